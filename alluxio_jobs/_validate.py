@@ -1,0 +1,57 @@
+"""attrs validators that raise :class:`~alluxio_jobs.errors.JobConfigError` naming the field."""
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from alluxio_jobs.errors import JobConfigError
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def instance_of(*types: type) -> Validator:
+    """Reject a value that is not one of ``types`` (``bool`` never passes for ``int``)."""
+
+    def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise JobConfigError(attribute.name, value, f"must be {names}")
+
+    return check
+
+
+def at_least(minimum: float) -> Validator:
+    """Reject a number below ``minimum``."""
+
+    def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value < minimum:
+            raise JobConfigError(attribute.name, value, f"must be >= {minimum}")
+
+    return check
+
+
+def greater_than(bound: float) -> Validator:
+    """Reject a number that is not strictly above ``bound``."""
+
+    def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if not value > bound:
+            raise JobConfigError(attribute.name, value, f"must be > {bound}")
+
+    return check
+
+
+def at_most(maximum: float) -> Validator:
+    """Reject a number above ``maximum``."""
+
+    def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value > maximum:
+            raise JobConfigError(attribute.name, value, f"must be <= {maximum}")
+
+    return check
+
+
+def non_empty(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    """Reject an empty string or collection."""
+    if len(value) == 0:
+        raise JobConfigError(attribute.name, value, "must not be empty")

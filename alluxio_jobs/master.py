@@ -1,0 +1,419 @@
+"""The job master: takes job configs, plans them into tasks, runs them on workers, tracks them.
+
+Wiring only: the state machine is :mod:`alluxio_jobs._tracker`, task delivery is the
+:class:`~alluxio_jobs.transports.WorkerTransport`, and job types are plans from the
+:class:`~alluxio_jobs.plans.PlanRegistry`. One lock guards the tracker; plans and
+transports are always called outside it, so one slow ``select_executors`` never
+stalls other submissions and transport callbacks can never deadlock the master.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import Any, Self
+
+from alluxio_jobs._tracker import JobTracker, Outcome
+from alluxio_jobs.errors import (
+    ClosedError,
+    JobConfigError,
+    JobTimeoutError,
+    ResourceExhaustedError,
+    TransportError,
+)
+from alluxio_jobs.model import (
+    JobInfo,
+    JobServiceSummary,
+    JobWorkerHealth,
+    MasterConfig,
+    Status,
+    TaskRequest,
+    TaskResult,
+    WorkerInfo,
+)
+from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, SelectContext, WorkflowConfig
+from alluxio_jobs.transports.base import WorkerTransport
+from alluxio_jobs.transports.local import LocalTransport
+from alluxio_jobs.worker import error_type_of
+
+__all__ = ["JobMaster"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Waiter:
+    __slots__ = ("event", "info")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.info: JobInfo | None = None
+
+
+class JobMaster:
+    """An embeddable job master (Alluxio's ``JobMaster``). Thread-safe; a context manager.
+
+    ``transport=None`` runs one in-process worker (:class:`LocalTransport`);
+    ``plans=None`` knows the built-in job types (:meth:`PlanRegistry.default`).
+    ``clock`` returns seconds since the epoch (tests pass a manual clock).
+
+    Typical use::
+
+        with JobMaster(transport=LocalTransport(num_workers=3)) as master:
+            job_id = master.run(SleepConfig(time_ms=10))
+            info = master.wait(job_id, timeout=30)
+            print(info.status)
+
+    :meth:`close` cancels unfinished jobs, closes the transport and stops the
+    master's thread; it is idempotent.
+    """
+
+    def __init__(
+        self,
+        config: MasterConfig | None = None,
+        transport: WorkerTransport | None = None,
+        plans: PlanRegistry | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if config is None:
+            config = MasterConfig()
+        elif not isinstance(config, MasterConfig):
+            raise JobConfigError("config", config, "must be a MasterConfig")
+        self.config = config
+        self.plans = plans if plans is not None else PlanRegistry.default()
+        self.transport = transport if transport is not None else LocalTransport()
+        self.transport.bind(self.plans)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tracker = JobTracker(
+            capacity=config.job_capacity,
+            retention_ms=int(config.finished_job_retention * 1000),
+            purge_count=config.finished_job_purge_count,
+        )
+        self._next_id = int(clock() * 1000) + 10_000  # Alluxio's JobIdGenerator
+        self._waiters: dict[int, _Waiter] = {}
+        self._lost_workers: set[int] = set()
+        self._closed = False
+        self._stop = threading.Event()
+        self._detector = threading.Thread(
+            target=self._detect_lost_workers, name="alluxio-job-master-lost-workers", daemon=True
+        )
+        self._detector.start()
+
+    # ------------------------------------------------------------------ public API
+
+    def run(self, job_config: JobConfig) -> int:
+        """Submit a job and return its id without waiting for it.
+
+        :raises JobConfigError: ``job_config`` is not a job config (nothing is tracked)
+        :raises UnknownJobTypeError: no plan for it, or for a workflow child (nothing tracked)
+        :raises ResourceExhaustedError: at capacity and nothing could be purged
+        :raises ClosedError: after :meth:`close`
+        """
+        self._check_config(job_config)
+        job_id, outcomes = self._start(job_config, None)
+        self._follow(outcomes)
+        assert job_id is not None
+        return job_id
+
+    def cancel(self, job_id: int, reason: str | None = None) -> None:
+        """Cancel a job: queued tasks are dropped, running ones stop at their next check.
+
+        The job is CANCELED once none of its tasks runs. A finished job is left as it is.
+
+        :raises JobNotFoundError: unknown id
+        """
+        with self._lock:
+            out = self._tracker.cancel(job_id, self._now())
+        self._follow([out], reason)
+
+    def get_status(self, job_id: int, verbose: bool = False) -> JobInfo:
+        """A snapshot of the job; ``verbose`` adds every task (``job stat -v``).
+
+        :raises JobNotFoundError: unknown (or purged) id
+        """
+        with self._lock:
+            return self._tracker.info(job_id, verbose)
+
+    def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
+        """Block until the job is finished, whatever its status, and return its info.
+
+        :raises JobTimeoutError: ``timeout`` seconds passed first (the job keeps running)
+        :raises JobNotFoundError: unknown id
+        """
+        with self._lock:
+            if self._tracker.status(job_id).is_finished:
+                return self._tracker.info(job_id, False)
+            waiter = self._waiters.get(job_id)
+            if waiter is None:
+                waiter = self._waiters[job_id] = _Waiter()
+        if not waiter.event.wait(timeout):
+            raise JobTimeoutError(job_id, timeout if timeout is not None else 0.0)
+        assert waiter.info is not None
+        return waiter.info
+
+    def list(self, statuses: Iterable[Status | str] | None = None,
+             name: str | None = None) -> list[int]:
+        """Ids of tracked jobs in ascending order, filtered by status and name."""
+        wanted = _statuses(statuses)
+        with self._lock:
+            return self._tracker.ids(wanted, name)
+
+    def list_info(self, statuses: Iterable[Status | str] | None = None,
+                  name: str | None = None) -> list[JobInfo]:
+        """Like :meth:`list`, with each job's name, status and times (no tasks, no children)."""
+        wanted = _statuses(statuses)
+        with self._lock:
+            return self._tracker.infos(wanted, name)
+
+    def summary(self) -> JobServiceSummary:
+        """Counts per status and the three top-10 lists, from indexes (no scan)."""
+        with self._lock:
+            return self._tracker.summary()
+
+    def worker_health(self) -> list[JobWorkerHealth]:
+        """Health of every registered job worker, by ascending worker id."""
+        return self.transport.worker_health()
+
+    def close(self) -> None:
+        """Cancel unfinished jobs, close the transport, stop the master's thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            now = self._now()
+            outcomes = [self._tracker.cancel(jid, now) for jid in self._tracker.unfinished_ids()]
+        self._follow(outcomes, "job master closed")
+        self._stop.set()
+        self.transport.close()
+        if self._detector is not threading.current_thread():
+            self._detector.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- submission
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _check_config(self, config: object, field: str = "job_config") -> None:
+        if not isinstance(config, JobConfig):
+            raise JobConfigError(field, config, "must be a JobConfig")
+        if isinstance(config, WorkflowConfig):
+            for s, step in enumerate(config.steps()):
+                for j, child in enumerate(step):
+                    self._check_config(child, f"{field}.steps[{s}][{j}]")
+        else:
+            self.plans.get(config)
+
+    def _start(self, config: JobConfig, parent: int | None) -> tuple[int | None, list[Outcome]]:
+        """Track a new job, then (outside the lock) let its plan choose its tasks."""
+        workflow = isinstance(config, WorkflowConfig)
+        plan = None if workflow else self.plans.get(config)
+        with self._lock:
+            now = self._now()
+            if parent is None and self._closed:
+                raise ClosedError("JobMaster")
+            try:
+                self._tracker.admit(now)
+            except ResourceExhaustedError as exc:
+                if parent is None:
+                    raise
+                return None, [self._tracker.child_start_failed(parent, type(exc).__name__,
+                                                               str(exc), now)]
+            job_id = self._next_id
+            self._next_id += 1
+            steps = config.steps() if isinstance(config, WorkflowConfig) else None
+            added, out = self._tracker.add_job(job_id, config, config.name, plan, now, parent,
+                                               steps)
+        if not added:
+            return None, [out]
+        if plan is None:
+            return job_id, [out]
+        return job_id, [out, self._select(job_id, config, plan)]
+
+    def _select(self, job_id: int, config: JobConfig, plan: JobPlan[Any, Any, Any]) -> Outcome:
+        workers = self._live_workers()
+        try:
+            pairs = plan.select_executors(config, workers, SelectContext(job_id=job_id))
+            pairs = _checked_pairs(pairs)
+        except Exception as exc:
+            with self._lock:
+                return self._tracker.fail_job(job_id, error_type_of(exc), str(exc), self._now())
+        with self._lock:
+            return self._tracker.set_tasks(job_id, pairs, self._now())
+
+    def _live_workers(self) -> list[WorkerInfo]:
+        workers = self.transport.workers()
+        lost = self._lost_workers
+        return [w for w in workers if w.worker_id not in lost] if lost else list(workers)
+
+    def _follow(self, outcomes: list[Outcome], reason: str | None = None) -> None:
+        """Carry out what the tracker asked for, until nothing is left to do."""
+        transport = self.transport
+        todo = [o for o in outcomes if o is not None]
+        while todo:
+            out = todo.pop()
+            for worker_id, job_id, task_id in out.cancel:
+                transport.cancel(worker_id, job_id, task_id, reason)
+            for job_id, task_id, attempt, worker, config, args in out.submit:
+                more = self._submit(job_id, task_id, attempt, worker, config, args)
+                if more is not None:
+                    todo.append(more)
+            for job_id in out.join:
+                todo.append(self._join(job_id))
+            for parent, config in out.start:
+                todo.extend(self._start(config, parent)[1])
+            if out.finished:
+                self._wake(out.finished)
+
+    def _submit(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
+                config: Any, args: Any) -> Outcome | None:
+        request = TaskRequest(job_id=job_id, task_id=task_id, attempt=attempt, config=config,
+                              args=args)
+        on_running = functools.partial(self._task_running, job_id, task_id, attempt)
+        try:
+            future = self.transport.submit(worker.worker_id, request, on_running)
+        except ClosedError as exc:
+            with self._lock:
+                return self._tracker.task_done(job_id, task_id, attempt,
+                                               TaskResult.failed("ClosedError", str(exc)),
+                                               self._now())
+        except (TransportError, LookupError):
+            return self._lost(job_id, task_id, attempt, worker)
+        future.add_done_callback(
+            functools.partial(self._task_done, job_id, task_id, attempt, worker))
+        return None
+
+    def _task_running(self, job_id: int, task_id: int, attempt: int) -> None:
+        with self._lock:
+            self._tracker.task_running(job_id, task_id, attempt, self._now())
+
+    def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
+                   future: "Future[TaskResult]") -> None:
+        try:
+            if future.cancelled():
+                result = TaskResult.canceled()
+            else:
+                exc = future.exception()
+                if isinstance(exc, TransportError):
+                    self._follow([self._lost(job_id, task_id, attempt, worker)])
+                    return
+                if exc is not None:
+                    result = TaskResult.failed(error_type_of(exc), str(exc))
+                else:
+                    result = future.result()
+                    if not isinstance(result, TaskResult):
+                        result = TaskResult.failed(
+                            "TransportError", f"transport returned {result!r}, not a TaskResult")
+            with self._lock:
+                out = self._tracker.task_done(job_id, task_id, attempt, result, self._now())
+            self._follow([out])
+        except Exception:  # a callback must never lose an outcome silently
+            logger.exception("failed to record the outcome of task %s of job %s", task_id, job_id)
+
+    def _lost(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo) -> Outcome:
+        """The task's worker is gone: ask the plan for another worker, or fail the task."""
+        with self._lock:
+            if job_id not in self._tracker:
+                return Outcome()
+            plan = self._tracker.plan_of(job_id)
+            config, args, _ = self._tracker.task_args(job_id, task_id)
+        live = [w for w in self._live_workers() if w.worker_id != worker.worker_id]
+        try:
+            replacement = plan.reschedule(config, args, worker, live) if live else None
+        except Exception:
+            logger.exception("reschedule failed for task %s of job %s", task_id, job_id)
+            replacement = None
+        with self._lock:
+            return self._tracker.task_lost(job_id, task_id, attempt, replacement,
+                                           self.config.max_task_attempts, self._now())
+
+    def _join(self, job_id: int) -> Outcome:
+        with self._lock:
+            plan, config, results = self._tracker.join_inputs(job_id)
+        try:
+            result = plan.join(config, results)
+            error = None
+        except Exception as exc:
+            result, error = None, (error_type_of(exc), str(exc))
+        with self._lock:
+            return self._tracker.joined(job_id, result, error, self._now())
+
+    def _wake(self, finished: Sequence[int]) -> None:
+        waiters = self._waiters
+        if not waiters:
+            return
+        with self._lock:
+            ready = []
+            for job_id in finished:
+                waiter = waiters.pop(job_id, None)
+                if waiter is not None and job_id in self._tracker:
+                    waiter.info = self._tracker.info(job_id, False)
+                    ready.append(waiter)
+        for waiter in ready:
+            waiter.event.set()
+
+    # --------------------------------------------------------------- lost workers
+
+    def _detect_lost_workers(self) -> None:
+        """Alluxio's LostWorkerDetectionHeartbeatExecutor: fail or move the tasks of
+        workers not heard from for ``worker_timeout`` seconds."""
+        interval = self.config.lost_worker_interval
+        timeout_ms = int(self.config.worker_timeout * 1000)
+        while not self._stop.wait(interval):
+            try:
+                health = self.transport.worker_health()
+            except Exception:
+                logger.exception("could not read worker health")
+                continue
+            now = self._now()
+            for h in health:
+                silent = now - h.last_updated > timeout_ms
+                if not silent:
+                    self._lost_workers.discard(h.worker_id)
+                elif h.worker_id not in self._lost_workers:
+                    self._lost_workers.add(h.worker_id)
+                    self.fail_worker(WorkerInfo(worker_id=h.worker_id, host=h.host))
+
+    def fail_worker(self, worker: WorkerInfo) -> None:
+        """Treat ``worker`` as lost now: each of its unfinished tasks is re-scheduled on
+        another worker (while ``max_task_attempts`` allows) or fails with ``JobWorkerLost``."""
+        with self._lock:
+            tasks = self._tracker.tasks_on_worker(worker.worker_id)
+        outcomes = []
+        for job_id, task_id, attempt in tasks:
+            self.transport.cancel(worker.worker_id, job_id, task_id, "job worker lost")
+            outcomes.append(self._lost(job_id, task_id, attempt, worker))
+        self._follow(outcomes)
+
+
+def _statuses(statuses: Iterable[Status | str] | None) -> frozenset[Status] | None:
+    if statuses is None:
+        return None
+    if isinstance(statuses, str | Status):
+        statuses = [statuses]
+    wanted = set()
+    for s in statuses:
+        try:
+            wanted.add(Status(s))
+        except ValueError:
+            raise JobConfigError("statuses", s, f"must be one of {[x.value for x in Status]}") from None
+    return frozenset(wanted)
+
+
+def _checked_pairs(pairs: Any) -> list[tuple[WorkerInfo, Any]]:
+    checked = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], WorkerInfo)):
+            raise TypeError(f"select_executors must return (WorkerInfo, args) pairs, got {pair!r}")
+        checked.append(pair)
+    return checked

@@ -1,0 +1,486 @@
+"""Test doubles and conformance checks for code that embeds or extends ``alluxio_jobs``.
+
+* :class:`MockTransport` runs tasks synchronously in the caller's thread, through a
+  plain ``handler(worker_id, request) -> TaskResult`` function or the real plans.
+* :class:`FaultyTransport` wraps any transport and injects faults chosen by a policy
+  function: lose a worker, fail, drop, delay or hold a task, reject a submission.
+* :func:`check_transport` checks that a transport keeps the
+  :class:`~alluxio_jobs.transports.WorkerTransport` contract.
+* :class:`ManualClock` makes times and retention deterministic.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+import attrs
+
+from alluxio_jobs.errors import (
+    ClosedError,
+    TransportError,
+    WorkerLostError,
+    WorkerNotFoundError,
+)
+from alluxio_jobs.model import JobWorkerHealth, Status, TaskRequest, TaskResult, WorkerInfo
+from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, RunTaskContext, SelectContext
+from alluxio_jobs.transports.base import WorkerTransport
+from alluxio_jobs.worker import error_type_of, run_task
+
+__all__ = [
+    "Delay",
+    "DropTask",
+    "EchoConfig",
+    "FailTask",
+    "Fault",
+    "FaultyTransport",
+    "Hold",
+    "HoldConfig",
+    "LoseWorker",
+    "ManualClock",
+    "MockTransport",
+    "RaiseConfig",
+    "RejectSubmit",
+    "check_transport",
+    "conformance_plans",
+]
+
+Handler = Callable[[int, TaskRequest], TaskResult]
+
+
+class ManualClock:
+    """A clock that moves only when told to; pass it as ``JobMaster(clock=...)``."""
+
+    def __init__(self, start: float = 1_600_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def set(self, now: float) -> None:
+        with self._lock:
+            self._now = now
+
+
+class MockTransport(WorkerTransport):
+    """A transport whose workers are a plain function, for deterministic tests.
+
+    ``handler(worker_id, request)`` returns the task's :class:`TaskResult`; raising a
+    :class:`~alluxio_jobs.errors.TransportError` (e.g. ``WorkerLostError``) simulates a
+    delivery failure, any other exception becomes a FAILED result. With
+    ``handler=None`` the real plan runs inline. Futures come back already resolved.
+    """
+
+    def __init__(self, handler: Handler | None = None, workers: int = 1) -> None:
+        self.handler = handler
+        self._workers = [WorkerInfo(worker_id=i, host=f"mock-worker-{i}") for i in range(workers)]
+        self._lock = threading.Lock()
+        self._closed = False
+        self.plans = PlanRegistry.default()
+        #: Every request submitted, in order.
+        self.requests: list[TaskRequest] = []
+        #: Every cancel call as (worker_id, job_id, task_id).
+        self.cancels: list[tuple[int, int, int]] = []
+
+    def workers(self) -> Sequence[WorkerInfo]:
+        with self._lock:
+            return list(self._workers)
+
+    def remove_worker(self, worker_id: int) -> None:
+        """Forget a worker (plans no longer see it)."""
+        with self._lock:
+            self._workers = [w for w in self._workers if w.worker_id != worker_id]
+
+    def submit(self, worker_id: int, request: TaskRequest,
+               on_running: Callable[[], None] | None = None) -> "Future[TaskResult]":
+        with self._lock:
+            if self._closed:
+                raise ClosedError("MockTransport")
+            worker = next((w for w in self._workers if w.worker_id == worker_id), None)
+            if worker is None:
+                raise WorkerNotFoundError(worker_id)
+            self.requests.append(request)
+        future: Future[TaskResult] = Future()
+        if on_running is not None:
+            on_running()
+        try:
+            if self.handler is None:
+                assert self.plans is not None
+                result = run_task(self.plans, request, worker)
+            else:
+                result = self.handler(worker_id, request)
+        except TransportError as exc:
+            future.set_exception(exc)
+            return future
+        except Exception as exc:
+            result = TaskResult.failed(error_type_of(exc), str(exc))
+        future.set_result(result)
+        return future
+
+    def cancel(self, worker_id: int, job_id: int, task_id: int,
+               reason: str | None = None) -> None:
+        with self._lock:
+            self.cancels.append((worker_id, job_id, task_id))
+
+    def close(self) -> None:
+        self._closed = True
+
+
+# ----------------------------------------------------------------------- faults
+
+
+@attrs.frozen
+class LoseWorker:
+    """The task's worker is lost: the task fails with WorkerLostError and the worker
+    disappears from ``workers()``."""
+
+
+@attrs.frozen
+class FailTask:
+    """The task fails with this message, without running."""
+
+    message: str = "injected failure"
+    error_type: str = "InjectedFault"
+
+
+@attrs.frozen
+class DropTask:
+    """The request never arrives: the future fails with TransportError."""
+
+
+@attrs.frozen
+class RejectSubmit:
+    """``submit`` itself raises ``exc``."""
+
+    exc: BaseException
+
+
+@attrs.frozen
+class Hold:
+    """The task is handed to the inner transport only once ``event`` is set."""
+
+    event: threading.Event
+
+
+@attrs.frozen
+class Delay:
+    """The task is handed to the inner transport after ``seconds``."""
+
+    seconds: float
+
+
+Fault = LoseWorker | FailTask | DropTask | RejectSubmit | Hold | Delay
+FaultPolicy = Callable[[int, TaskRequest], Fault | None]
+
+
+class FaultyTransport(WorkerTransport):
+    """Wraps ``inner`` and injects the fault ``faults(worker_id, request)`` returns.
+
+    :meth:`kill_worker` loses a worker on demand: it leaves ``workers()`` and every
+    task sent to it and not yet finished fails with ``WorkerLostError``.
+    """
+
+    def __init__(self, inner: WorkerTransport, faults: FaultPolicy | None = None) -> None:
+        self.inner = inner
+        self.faults: FaultPolicy = faults or (lambda worker_id, request: None)
+        self._lock = threading.Lock()
+        self._dead: set[int] = set()
+        self._inflight: dict[int, dict[tuple[int, int], Future[TaskResult]]] = {}
+        self._held: dict[tuple[int, int, int], threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
+        self._closed = False
+
+    def bind(self, plans: PlanRegistry) -> None:
+        super().bind(plans)
+        self.inner.bind(plans)
+
+    def workers(self) -> Sequence[WorkerInfo]:
+        dead = self._dead
+        return [w for w in self.inner.workers() if w.worker_id not in dead]
+
+    def worker_health(self) -> list[JobWorkerHealth]:
+        return [h for h in self.inner.worker_health() if h.worker_id not in self._dead]
+
+    def set_task_pool_size(self, worker_id: int, size: int) -> None:
+        self.inner.set_task_pool_size(worker_id, size)
+
+    def kill_worker(self, worker_id: int) -> None:
+        """Lose ``worker_id`` now."""
+        host = next((w.host for w in self.inner.workers() if w.worker_id == worker_id), "")
+        with self._lock:
+            self._dead.add(worker_id)
+            futures = list(self._inflight.pop(worker_id, {}).values())
+        for key in [k for k in self._held if k[0] == worker_id]:
+            self._held[key].set()
+        for future in futures:
+            _set_exception(future, WorkerLostError(worker_id, host))
+
+    def submit(self, worker_id: int, request: TaskRequest,
+               on_running: Callable[[], None] | None = None) -> "Future[TaskResult]":
+        if self._closed:
+            raise ClosedError("FaultyTransport")
+        if worker_id in self._dead:
+            raise WorkerNotFoundError(worker_id)
+        fault = self.faults(worker_id, request)
+        if isinstance(fault, RejectSubmit):
+            raise fault.exc
+        outer: Future[TaskResult] = Future()
+        key = (request.job_id, request.task_id)
+        with self._lock:
+            self._inflight.setdefault(worker_id, {})[key] = outer
+        outer.add_done_callback(lambda _f: self._forget(worker_id, key, outer))
+        if isinstance(fault, LoseWorker):
+            self.kill_worker(worker_id)
+        elif isinstance(fault, FailTask):
+            _set_result(outer, TaskResult.failed(fault.error_type, fault.message))
+        elif isinstance(fault, DropTask):
+            _set_exception(outer, TransportError(f"task {key} was dropped"))
+        elif isinstance(fault, Hold | Delay):
+            self._hold(worker_id, request, on_running, outer, fault)
+        else:
+            self._forward(worker_id, request, on_running, outer)
+        return outer
+
+    def _forget(self, worker_id: int, key: tuple[int, int], future: "Future[TaskResult]") -> None:
+        with self._lock:
+            futures = self._inflight.get(worker_id)
+            if futures is not None and futures.get(key) is future:
+                del futures[key]
+
+    def _forward(self, worker_id: int, request: TaskRequest,
+                 on_running: Callable[[], None] | None, outer: "Future[TaskResult]") -> None:
+        if outer.done():
+            return
+        try:
+            inner = self.inner.submit(worker_id, request, on_running)
+        except Exception as exc:
+            _set_exception(outer, exc if isinstance(exc, TransportError)
+                           else TransportError(f"{type(exc).__name__}: {exc}"))
+            return
+        inner.add_done_callback(lambda f: _copy(f, outer))
+
+    def _hold(self, worker_id: int, request: TaskRequest, on_running: Callable[[], None] | None,
+              outer: "Future[TaskResult]", fault: "Hold | Delay") -> None:
+        release = fault.event if isinstance(fault, Hold) else threading.Event()
+        canceled = threading.Event()
+        key = (worker_id, request.job_id, request.task_id)
+        with self._lock:
+            self._held[key] = canceled
+        deadline = time.monotonic() + fault.seconds if isinstance(fault, Delay) else None
+
+        def wait_then_forward() -> None:
+            while not (release.is_set() or canceled.is_set() or self._closing.is_set()):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                release.wait(0.01)
+            with self._lock:
+                self._held.pop(key, None)
+            if canceled.is_set() or self._closing.is_set():
+                _set_result(outer, TaskResult.canceled())
+            else:
+                self._forward(worker_id, request, on_running, outer)
+
+        thread = threading.Thread(target=wait_then_forward, daemon=True,
+                                  name=f"alluxio-faulty-hold-{request.job_id}-{request.task_id}")
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def cancel(self, worker_id: int, job_id: int, task_id: int,
+               reason: str | None = None) -> None:
+        held = self._held.get((worker_id, job_id, task_id))
+        if held is not None:
+            held.set()
+            return
+        self.inner.cancel(worker_id, job_id, task_id, reason)
+
+    def close(self) -> None:
+        self._closed = True
+        self._closing.set()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
+        self.inner.close()
+
+
+def _copy(source: "Future[TaskResult]", target: "Future[TaskResult]") -> None:
+    exc = source.exception()
+    if exc is not None:
+        _set_exception(target, exc)
+    else:
+        _set_result(target, source.result())
+
+
+def _set_result(future: "Future[TaskResult]", result: TaskResult) -> None:
+    try:
+        future.set_result(result)
+    except Exception:  # already resolved (e.g. its worker was killed first)
+        pass
+
+
+def _set_exception(future: "Future[TaskResult]", exc: BaseException) -> None:
+    try:
+        future.set_exception(exc)
+    except Exception:  # already resolved
+        pass
+
+
+# ------------------------------------------------------------------ conformance
+
+
+@attrs.frozen(kw_only=True)
+class EchoConfig(JobConfig):
+    """Conformance job: each task returns ``value``."""
+
+    name: ClassVar[str] = "Echo"
+    value: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class RaiseConfig(JobConfig):
+    """Conformance job: each task raises ValueError(message)."""
+
+    name: ClassVar[str] = "Raise"
+    message: str = "boom"
+
+
+@attrs.frozen(kw_only=True)
+class HoldConfig(JobConfig):
+    """Conformance job: each task waits until canceled (or ``seconds`` pass)."""
+
+    name: ClassVar[str] = "Hold"
+    seconds: float = 60.0
+
+
+class _OneTaskPerWorker(JobPlan[Any, Any, Any]):
+    def select_executors(self, config: Any, workers: Sequence[WorkerInfo],
+                         ctx: SelectContext) -> list[tuple[WorkerInfo, Any]]:
+        return [(w, None) for w in workers]
+
+
+class _EchoPlan(_OneTaskPerWorker):
+    def run_task(self, config: EchoConfig, args: Any, ctx: RunTaskContext) -> Any:
+        return config.value
+
+
+class _RaisePlan(_OneTaskPerWorker):
+    def run_task(self, config: RaiseConfig, args: Any, ctx: RunTaskContext) -> Any:
+        raise ValueError(config.message)
+
+
+class _HoldPlan(_OneTaskPerWorker):
+    def run_task(self, config: HoldConfig, args: Any, ctx: RunTaskContext) -> Any:
+        ctx.wait_canceled(config.seconds)
+        ctx.check_canceled()
+        return None
+
+
+def conformance_plans(base: PlanRegistry | None = None) -> PlanRegistry:
+    """A registry with the built-in plans plus Echo, Raise and Hold."""
+    plans = base or PlanRegistry.default()
+    plans.register(EchoConfig, _EchoPlan())
+    plans.register(RaiseConfig, _RaisePlan())
+    plans.register(HoldConfig, _HoldPlan())
+    return plans
+
+
+def _request(job_id: int, config: JobConfig) -> TaskRequest:
+    return TaskRequest(job_id=job_id, task_id=0, attempt=1, config=config, args=None)
+
+
+def check_transport(make_transport: Callable[[], WorkerTransport], timeout: float = 30.0) -> None:
+    """Check that a transport keeps the WorkerTransport contract; AssertionError if not.
+
+    ``make_transport`` returns a new, open transport with at least one worker.
+    """
+    transport = make_transport()
+    transport.bind(conformance_plans())
+    try:
+        workers = transport.workers()
+        assert workers, "workers() is empty: the transport needs at least one worker"
+        snapshot = list(workers)
+        if isinstance(workers, list):
+            workers.clear()
+        assert list(transport.workers()) == snapshot, "workers() must return a snapshot"
+        worker = snapshot[0].worker_id
+
+        result = transport.submit(worker, _request(1, EchoConfig(value=42))).result(timeout)
+        assert result == TaskResult.completed(42), f"echo task gave {result!r}"
+
+        result = transport.submit(worker, _request(2, RaiseConfig(message="boom"))).result(timeout)
+        assert result.status is Status.FAILED, f"a raising task must resolve FAILED, got {result!r}"
+        assert result.error_type == "ValueError" and result.error_message == "boom", result
+
+        unknown = max(w.worker_id for w in snapshot) + 1000
+        try:
+            transport.submit(unknown, _request(3, EchoConfig()))
+        except WorkerNotFoundError:
+            pass
+        else:
+            raise AssertionError("submit to an unknown worker must raise WorkerNotFoundError")
+
+        held = transport.submit(worker, _request(4, HoldConfig(seconds=timeout)))
+        transport.cancel(worker, 4, 0)
+        transport.cancel(worker, 4, 0)
+        result = held.result(timeout)
+        assert result.status is Status.CANCELED, f"a canceled task must resolve CANCELED: {result!r}"
+        transport.cancel(worker, 999_999, 0)  # unknown tasks are ignored
+
+        _check_concurrent_submits(transport, snapshot, timeout)
+    finally:
+        transport.close()
+    transport.close()
+    try:
+        transport.submit(worker, _request(5, EchoConfig()))
+    except ClosedError:
+        pass
+    else:
+        raise AssertionError("submit after close() must raise ClosedError")
+
+
+def _check_concurrent_submits(transport: WorkerTransport, workers: Sequence[WorkerInfo],
+                              timeout: float, threads: int = 8, per_thread: int = 25) -> None:
+    resolved: dict[int, int] = {}
+    lock = threading.Lock()
+    futures: list[Future[TaskResult]] = []
+    errors: list[BaseException] = []
+
+    def done(job_id: int, _future: "Future[TaskResult]") -> None:
+        with lock:
+            resolved[job_id] = resolved.get(job_id, 0) + 1
+
+    def submit_many(t: int) -> None:
+        try:
+            for i in range(per_thread):
+                job_id = 10_000 + t * per_thread + i
+                worker = workers[i % len(workers)].worker_id
+                f = transport.submit(worker, _request(job_id, EchoConfig(value=job_id)))
+                f.add_done_callback(lambda fut, j=job_id: done(j, fut))
+                with lock:
+                    futures.append(f)
+        except BaseException as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=submit_many, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert not errors, f"concurrent submits raised {errors[0]!r}"
+    values = sorted(f.result(timeout).result for f in futures)
+    expected = list(range(10_000, 10_000 + threads * per_thread))
+    assert values == expected, "every concurrent submission must resolve with its own value"
+    with lock:
+        assert all(n == 1 for n in resolved.values()) and len(resolved) == len(expected), (
+            "every future must resolve exactly once")
+
