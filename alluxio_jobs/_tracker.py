@@ -4,14 +4,14 @@ The master calls these methods under its lock with the current time in milliseco
 each returns an :class:`Outcome` listing what the master must do next (submit or
 cancel tasks, call a plan's ``join``, start workflow children, wake waiters).
 Status counts and the report's three top-10 lists are kept as indexes here, so
-``fsadmin report jobservice`` never scans every job.
+``fsadmin report jobservice`` never scans every job: each index is an insertion-ordered
+dict of job ids in the order of their last status change, which is also time order
+because the master never passes a time earlier than one it passed before.
 """
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-
-from sortedcontainers import SortedList
 
 from alluxio_jobs.errors import JobNotFoundError, ResourceExhaustedError
 from alluxio_jobs.model import JobInfo, JobServiceSummary, Status, TaskInfo, TaskResult, WorkerInfo
@@ -98,9 +98,10 @@ class JobTracker:
         self.purge_count = purge_count if purge_count > 0 else None
         self._jobs: dict[int, _Job] = {}
         self._counts: dict[Status, int] = dict.fromkeys(Status, 0)
-        self._by_update: SortedList = SortedList()  # (-last_updated, job_id)
-        self._failed: SortedList = SortedList()  # (-last_updated, job_id)
-        self._running: SortedList = SortedList()  # (last_updated, -job_id)
+        # job ids by time of last status change, oldest first
+        self._by_update: OrderedDict[int, None] = OrderedDict()
+        self._failed: OrderedDict[int, None] = OrderedDict()
+        self._running: OrderedDict[int, None] = OrderedDict()
         self._finished_roots: deque[tuple[int, int]] = deque()  # (finished at, root id)
         self._active: set[int] = set()  # plan jobs with unfinished tasks
 
@@ -139,10 +140,8 @@ class JobTracker:
         job = self._jobs.pop(job_id)
         purged.append(job_id)
         self._counts[job.status] -= 1
-        key = (-job.last_updated, job_id)
-        self._by_update.remove(key)
-        if job.status is FAILED:
-            self._failed.remove(key)
+        del self._by_update[job_id]
+        self._failed.pop(job_id, None)
         for child in job.children or ():
             self._remove_tree(child, purged)
 
@@ -170,9 +169,9 @@ class JobTracker:
         job = _Job(job_id, config, name, parent, plan, status, now)
         self._jobs[job_id] = job
         self._counts[status] += 1
-        self._by_update.add((-now, job_id))
+        self._by_update[job_id] = None
         if steps is not None:
-            self._running.add((now, -job_id))
+            self._running[job_id] = None
             job.children = []
             job.steps = [step for step in steps if step]
             self._start_step(job, now, out)
@@ -190,7 +189,7 @@ class JobTracker:
         job.tasks = tasks
         job.unfinished = len(tasks)
         if not tasks:
-            out.join.append(job_id)
+            self._settle(job, now, out)
             return out
         self._active.add(job_id)
         config = job.config
@@ -323,8 +322,10 @@ class JobTracker:
                          now, out)
         elif job.any_canceled:
             self._finish(job, CANCELED, "", "", "", now, out)
-        else:
+        elif job.plan.needs_join:
             out.join.append(job.job_id)
+        else:
+            self._finish(job, COMPLETED, "", "", "", now, out)
 
     def _finish(self, job: _Job, status: Status, error_type: str, message: str, result: str,
                 now: int, out: Outcome) -> None:
@@ -345,21 +346,18 @@ class JobTracker:
     def _set_status(self, job: _Job, status: Status, now: int) -> None:
         old = job.status
         job_id = job.job_id
-        key = (-job.last_updated, job_id)
-        self._by_update.remove(key)
         if old is RUNNING:
-            self._running.remove((job.last_updated, -job_id))
+            del self._running[job_id]
         counts = self._counts
         counts[old] -= 1
         counts[status] += 1
         job.status = status
         job.last_updated = now
-        key = (-now, job_id)
-        self._by_update.add(key)
+        self._by_update.move_to_end(job_id)
         if status is RUNNING:
-            self._running.add((now, -job_id))
+            self._running[job_id] = None
         elif status is FAILED:
-            self._failed.add(key)
+            self._failed[job_id] = None
 
     # ------------------------------------------------------------------ workflows
 
@@ -391,12 +389,9 @@ class JobTracker:
             self._set_status_time(job, now)
 
     def _set_status_time(self, job: _Job, now: int) -> None:
-        job_id = job.job_id
-        self._by_update.remove((-job.last_updated, job_id))
-        self._running.remove((job.last_updated, -job_id))
         job.last_updated = now
-        self._by_update.add((-now, job_id))
-        self._running.add((now, -job_id))
+        self._by_update.move_to_end(job.job_id)
+        self._running.move_to_end(job.job_id)
 
     def _stop_workflow(self, wf: _Job, status: Status, error_type: str, message: str,
                        now: int, out: Outcome) -> None:
@@ -489,13 +484,42 @@ class JobTracker:
     def summary(self) -> JobServiceSummary:
         return JobServiceSummary(
             status_counts=dict(self._counts),
-            recent_activities=self._briefs(jid for _, jid in self._by_update.islice(0, RECENT_LENGTH)),
-            recent_failures=self._briefs(jid for _, jid in self._failed.islice(0, RECENT_LENGTH)),
-            longest_running=self._briefs(-neg for _, neg in self._running.islice(0, RECENT_LENGTH)),
+            recent_activities=self._briefs(self._newest(self._by_update)),
+            recent_failures=self._briefs(self._newest(self._failed)),
+            longest_running=self._briefs(self._oldest(self._running)),
         )
+
+    def _newest(self, index: "OrderedDict[int, None]") -> list[int]:
+        """Up to 10 ids, newest status change first, ties by lower id first."""
+        jobs = self._jobs
+        picked = _take(reversed(index), jobs)
+        picked.sort(key=lambda j: (-jobs[j].last_updated, j))
+        return picked[:RECENT_LENGTH]
+
+    def _oldest(self, index: "OrderedDict[int, None]") -> list[int]:
+        """Up to 10 ids, oldest status change first, ties by higher id first (Alluxio's
+        reversed order)."""
+        jobs = self._jobs
+        picked = _take(iter(index), jobs)
+        picked.sort(key=lambda j: (jobs[j].last_updated, -j))
+        return picked[:RECENT_LENGTH]
 
     def _briefs(self, ids: Iterable[int]) -> list[JobInfo]:
         return [self._brief(self._jobs[jid]) for jid in ids]
 
     def counts(self) -> dict[Status, int]:
         return dict(self._counts)
+
+
+def _take(ids: Iterator[int], jobs: dict[int, _Job]) -> list[int]:
+    """The first 10 ids in time order, plus any that share the 10th one's time."""
+    picked: list[int] = []
+    boundary = None
+    for job_id in ids:
+        when = jobs[job_id].last_updated
+        if boundary is not None and when != boundary:
+            break
+        picked.append(job_id)
+        if len(picked) == RECENT_LENGTH:
+            boundary = when
+    return picked

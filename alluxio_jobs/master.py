@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, Self
 
 from alluxio_jobs._tracker import JobTracker, Outcome
@@ -94,6 +94,7 @@ class JobMaster:
             retention_ms=int(config.finished_job_retention * 1000),
             purge_count=config.finished_job_purge_count,
         )
+        self._last_now = 0
         self._next_id = int(clock() * 1000) + 10_000  # Alluxio's JobIdGenerator
         self._waiters: dict[int, _Waiter] = {}
         self._lost_workers: set[int] = set()
@@ -202,7 +203,12 @@ class JobMaster:
     # ---------------------------------------------------------------- submission
 
     def _now(self) -> int:
-        return int(self._clock() * 1000)
+        """The clock in ms, never earlier than a time already used (call under the lock)."""
+        now = int(self._clock() * 1000)
+        if now < self._last_now:
+            return self._last_now
+        self._last_now = now
+        return now
 
     def _check_config(self, config: object, field: str = "job_config") -> None:
         if not isinstance(config, JobConfig):
@@ -251,10 +257,10 @@ class JobMaster:
         with self._lock:
             return self._tracker.set_tasks(job_id, pairs, self._now())
 
-    def _live_workers(self) -> list[WorkerInfo]:
+    def _live_workers(self) -> Sequence[WorkerInfo]:
         workers = self.transport.workers()
         lost = self._lost_workers
-        return [w for w in workers if w.worker_id not in lost] if lost else list(workers)
+        return [w for w in workers if w.worker_id not in lost] if lost else workers
 
     def _follow(self, outcomes: list[Outcome], reason: str | None = None) -> None:
         """Carry out what the tracker asked for, until nothing is left to do."""
@@ -300,20 +306,18 @@ class JobMaster:
     def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
                    future: "Future[TaskResult]") -> None:
         try:
-            if future.cancelled():
+            try:
+                result = future.result()
+            except CancelledError:
                 result = TaskResult.canceled()
-            else:
-                exc = future.exception()
-                if isinstance(exc, TransportError):
-                    self._follow([self._lost(job_id, task_id, attempt, worker)])
-                    return
-                if exc is not None:
-                    result = TaskResult.failed(error_type_of(exc), str(exc))
-                else:
-                    result = future.result()
-                    if not isinstance(result, TaskResult):
-                        result = TaskResult.failed(
-                            "TransportError", f"transport returned {result!r}, not a TaskResult")
+            except TransportError:
+                self._follow([self._lost(job_id, task_id, attempt, worker)])
+                return
+            except Exception as exc:
+                result = TaskResult.failed(error_type_of(exc), str(exc))
+            if not isinstance(result, TaskResult):
+                result = TaskResult.failed(
+                    "TransportError", f"transport returned {result!r}, not a TaskResult")
             with self._lock:
                 out = self._tracker.task_done(job_id, task_id, attempt, result, self._now())
             self._follow([out])

@@ -16,7 +16,7 @@ from typing import Any
 
 from alluxio_jobs.errors import ClosedError, JobConfigError, WorkerLostError
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
-from alluxio_jobs.plans.base import PlanRegistry, RunTaskContext
+from alluxio_jobs.plans.base import CancelSignal, PlanRegistry, RunTaskContext
 
 __all__ = ["MAX_TASK_POOL_SIZE", "JobWorker", "error_type_of", "run_task"]
 
@@ -41,7 +41,7 @@ def run_task(
     plans: PlanRegistry,
     request: TaskRequest,
     worker: WorkerInfo,
-    cancel_event: threading.Event | None = None,
+    cancel_event: CancelSignal | threading.Event | None = None,
     resources: Mapping[str, Any] | None = None,
 ) -> TaskResult:
     """Run one task with its registered plan and turn whatever happens into a TaskResult.
@@ -74,7 +74,7 @@ class _WorkItem:
         self.key = (request.job_id, request.task_id)
         self.on_running = on_running
         self.future: Future[TaskResult] = Future()
-        self.cancel_event = threading.Event()
+        self.cancel_event = CancelSignal()
         self.state = _QUEUED
 
 
@@ -100,8 +100,10 @@ class JobWorker:
         self._clock = clock
         self._size = pool_size
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
-        self._cond = threading.Condition(threading.Lock())
-        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # the pause/resize gate
+        self._gated = 0  # threads waiting at the gate
+        self._idle = 0  # threads waiting for work
         self._threads: list[threading.Thread] = []
         self._items: dict[tuple[int, int], _WorkItem] = {}
         self._active = 0
@@ -114,19 +116,20 @@ class JobWorker:
                on_running: Callable[[], None] | None = None) -> "Future[TaskResult]":
         """Queue ``request``; the future resolves to its TaskResult."""
         item = _WorkItem(request, on_running)
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise ClosedError(f"job worker {self.info.worker_id}")
             self._items[item.key] = item
             self._queue.put(item)
-            spawn = not self._idle.acquire(blocking=False) and len(self._threads) < self._size
-            if spawn:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self._size:
                 self._spawn()
         return item.future
 
     def cancel(self, job_id: int, task_id: int) -> None:
         """Drop a queued task (it resolves CANCELED) or ask a running one to stop."""
-        with self._cond:
+        with self._lock:
             item = self._items.get((job_id, task_id))
             if item is None:
                 return
@@ -143,24 +146,27 @@ class JobWorker:
 
     def _loop(self) -> None:
         get = self._queue.get
-        cond = self._cond
+        lock = self._lock
         while True:
             item = get()
             if item is None:
                 return
-            with cond:
+            with lock:
                 while self._active >= self._size and not self._closed:
-                    cond.wait()
+                    self._gated += 1
+                    self._cond.wait()
+                    self._gated -= 1
                 if item.state != _QUEUED or self._closed:
-                    self._idle.release()
+                    self._idle += 1
                     continue
                 item.state = _RUNNING
                 self._active += 1
             self._run(item)
-            with cond:
+            with lock:
                 self._active -= 1
-                cond.notify()
-            self._idle.release()
+                self._idle += 1
+                if self._gated:
+                    self._cond.notify()
 
     def _run(self, item: _WorkItem) -> None:
         if item.on_running is not None:
@@ -173,7 +179,7 @@ class JobWorker:
 
     def _resolve(self, item: _WorkItem, result: TaskResult | None,
                  error: BaseException | None = None) -> None:
-        with self._cond:
+        with self._lock:
             if item.state == _DONE:
                 return
             item.state = _DONE
@@ -193,7 +199,7 @@ class JobWorker:
     def set_pool_size(self, size: int) -> None:
         """Resize the pool while it runs; 0 pauses it (Alluxio's ``SetTaskPoolSizeCommand``)."""
         _check_pool_size(size)
-        with self._cond:
+        with self._lock:
             self._size = size
             missing = min(size, len(self._items)) - len(self._threads)
             for _ in range(max(0, missing)):
@@ -201,7 +207,7 @@ class JobWorker:
             self._cond.notify_all()
 
     def health(self) -> JobWorkerHealth:
-        with self._cond:
+        with self._lock:
             active, unfinished = self._active, len(self._items)
         try:
             load = [round(x, 2) for x in os.getloadavg()]
@@ -228,7 +234,7 @@ class JobWorker:
 
     def _shutdown(self, outcome: Callable[[_WorkItem], tuple[TaskResult | None, BaseException | None]],
                   fail_running: bool = False) -> None:
-        with self._cond:
+        with self._lock:
             already = self._closed
             self._closed = True
             items = list(self._items.values())

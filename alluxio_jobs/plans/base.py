@@ -17,6 +17,7 @@ from alluxio_jobs.errors import JobCanceledError, UnknownJobTypeError
 from alluxio_jobs.model import WorkerInfo
 
 __all__ = [
+    "CancelSignal",
     "JobConfig",
     "JobPlan",
     "PlanRegistry",
@@ -62,6 +63,39 @@ class SelectContext:
     job_id: int
 
 
+class CancelSignal:
+    """A one-way cancel flag that creates its Event only if someone waits on it.
+
+    Most tasks only poll :meth:`is_set`; this keeps a task's bookkeeping cheap.
+    """
+
+    __slots__ = ("_event", "_flag")
+    _create_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._event: threading.Event | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        with CancelSignal._create_lock:
+            if self._event is None:
+                self._event = threading.Event()
+        if self._flag:  # set() ran before the event existed
+            self._event.set()
+        return self._event.wait(timeout)
+
+
 class RunTaskContext:
     """What ``run_task`` may use on a worker: who it is, and whether it was canceled.
 
@@ -78,7 +112,7 @@ class RunTaskContext:
         task_id: int,
         attempt: int,
         worker: WorkerInfo,
-        cancel_event: threading.Event | None = None,
+        cancel_event: CancelSignal | threading.Event | None = None,
         resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.job_id = job_id
@@ -86,7 +120,7 @@ class RunTaskContext:
         self.attempt = attempt
         self.worker = worker
         self.resources: Mapping[str, Any] = resources or {}
-        self._cancel_event = cancel_event or threading.Event()
+        self._cancel_event = cancel_event if cancel_event is not None else CancelSignal()
 
     @property
     def canceled(self) -> bool:
@@ -127,6 +161,11 @@ class JobPlan(abc.ABC, Generic[ConfigT, ArgsT, ResultT]):
     def join(self, config: ConfigT, results: Mapping[int, ResultT]) -> str:
         """On the master, once every task completed: the job's result (task id -> result)."""
         return ""
+
+    @property
+    def needs_join(self) -> bool:
+        """False when :meth:`join` is not overridden: the master then skips calling it."""
+        return type(self).join is not JobPlan.join
 
     def describe_task(self, config: ConfigT, args: ArgsT) -> str:
         """A task's description for ``job stat -v`` (Alluxio: the args' ``toString``)."""

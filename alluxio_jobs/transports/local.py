@@ -45,6 +45,7 @@ class LocalTransport(WorkerTransport):
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._workers: dict[int, JobWorker] = {}
+        self._infos: tuple[WorkerInfo, ...] = ()  # immutable snapshot for workers()
         self._closed = False
         self.plans = PlanRegistry.default()
         for _ in range(num_workers):
@@ -66,6 +67,7 @@ class LocalTransport(WorkerTransport):
             resources = self._resources(info) if self._resources else None
             self._workers[worker_id] = JobWorker(info, self.plans, self._threadpool_size,
                                                  resources=resources, clock=self._clock)
+            self._infos = (*self._infos, info)
             return info
 
     def remove_worker(self, worker_id: int) -> None:
@@ -73,13 +75,13 @@ class LocalTransport(WorkerTransport):
         :class:`~alluxio_jobs.errors.WorkerLostError`."""
         with self._lock:
             worker = self._workers.pop(worker_id, None)
+            self._infos = tuple(i for i in self._infos if i.worker_id != worker_id)
         if worker is None:
             raise WorkerNotFoundError(worker_id)
         worker.kill()
 
     def workers(self) -> Sequence[WorkerInfo]:
-        with self._lock:
-            return [w.info for w in self._workers.values()]
+        return self._infos
 
     def _worker(self, worker_id: int) -> JobWorker:
         worker = self._workers.get(worker_id)
@@ -114,5 +116,6 @@ class LocalTransport(WorkerTransport):
             self._closed = True
             workers = list(self._workers.values())
             self._workers.clear()
+            self._infos = ()
         for worker in workers:
             worker.close()
