@@ -115,8 +115,8 @@ class JobMaster:
         :raises ResourceExhaustedError: at capacity and nothing could be purged
         :raises ClosedError: after :meth:`close`
         """
-        self._check_config(job_config)
-        job_id, outcomes = self._start(job_config, None)
+        plan = self._check_config(job_config)
+        job_id, outcomes = self._start(job_config, None, plan)
         self._follow(outcomes)
         assert job_id is not None
         return job_id
@@ -210,20 +210,21 @@ class JobMaster:
         self._last_now = now
         return now
 
-    def _check_config(self, config: object, field: str = "job_config") -> None:
+    def _check_config(self, config: object,
+                      field: str = "job_config") -> JobPlan[Any, Any, Any] | None:
+        """The config's plan (None for a workflow, whose children are checked instead)."""
         if not isinstance(config, JobConfig):
             raise JobConfigError(field, config, "must be a JobConfig")
         if isinstance(config, WorkflowConfig):
             for s, step in enumerate(config.steps()):
                 for j, child in enumerate(step):
                     self._check_config(child, f"{field}.steps[{s}][{j}]")
-        else:
-            self.plans.get(config)
+            return None
+        return self.plans.get(config)
 
-    def _start(self, config: JobConfig, parent: int | None) -> tuple[int | None, list[Outcome]]:
+    def _start(self, config: JobConfig, parent: int | None,
+               plan: JobPlan[Any, Any, Any] | None) -> tuple[int | None, list[Outcome]]:
         """Track a new job, then (outside the lock) let its plan choose its tasks."""
-        workflow = isinstance(config, WorkflowConfig)
-        plan = None if workflow else self.plans.get(config)
         with self._lock:
             now = self._now()
             if parent is None and self._closed:
@@ -277,7 +278,8 @@ class JobMaster:
             for job_id in out.join:
                 todo.append(self._join(job_id))
             for parent, config in out.start:
-                todo.extend(self._start(config, parent)[1])
+                plan = None if isinstance(config, WorkflowConfig) else self.plans.get(config)
+                todo.extend(self._start(config, parent, plan)[1])
             if out.finished:
                 self._wake(out.finished)
 

@@ -129,6 +129,8 @@ class TaskResult:
 
     @classmethod
     def completed(cls, result: Any = None) -> "TaskResult":
+        if result is None:
+            return _COMPLETED_EMPTY
         return cls(status=Status.COMPLETED, result=result)
 
     @classmethod
@@ -138,6 +140,9 @@ class TaskResult:
     @classmethod
     def canceled(cls) -> "TaskResult":
         return cls(status=Status.CANCELED)
+
+
+_COMPLETED_EMPTY = TaskResult(status=Status.COMPLETED)
 
 
 @attrs.frozen(kw_only=True)

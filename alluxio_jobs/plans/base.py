@@ -56,11 +56,16 @@ class WorkflowConfig(JobConfig):
         starts only when the previous one completed."""
 
 
-@attrs.frozen(kw_only=True)
 class SelectContext:
-    """What ``select_executors`` and ``join`` may use on the master side."""
+    """What ``select_executors`` may use on the master side."""
 
-    job_id: int
+    __slots__ = ("job_id",)
+
+    def __init__(self, *, job_id: int) -> None:
+        self.job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"SelectContext(job_id={self.job_id})"
 
 
 class CancelSignal:
