@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError, Future
 from typing import Any, Self
@@ -53,6 +54,21 @@ class _Waiter:
         self.info: JobInfo | None = None
 
 
+class _Guard:
+    """``with master._guard:`` holds the master lock; leaving applies posted events."""
+
+    __slots__ = ("_master",)
+
+    def __init__(self, master: "JobMaster") -> None:
+        self._master = master
+
+    def __enter__(self) -> None:
+        self._master._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._master._release()
+
+
 class JobMaster:
     """An embeddable job master (Alluxio's ``JobMaster``). Thread-safe; a context manager.
 
@@ -89,6 +105,10 @@ class JobMaster:
         self.transport.bind(self.plans)
         self._clock = clock
         self._lock = threading.Lock()
+        self._guard = _Guard(self)
+        # Task events from worker threads: applied by whichever thread holds the lock,
+        # so a worker thread never blocks on the master lock.
+        self._events: deque[Callable[[int], Outcome | None]] = deque()
         self._tracker = JobTracker(
             capacity=config.job_capacity,
             retention_ms=int(config.finished_job_retention * 1000),
@@ -128,7 +148,7 @@ class JobMaster:
 
         :raises JobNotFoundError: unknown id
         """
-        with self._lock:
+        with self._guard:
             out = self._tracker.cancel(job_id, self._now())
         self._follow([out], reason)
 
@@ -137,7 +157,7 @@ class JobMaster:
 
         :raises JobNotFoundError: unknown (or purged) id
         """
-        with self._lock:
+        with self._guard:
             return self._tracker.info(job_id, verbose)
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
@@ -146,7 +166,7 @@ class JobMaster:
         :raises JobTimeoutError: ``timeout`` seconds passed first (the job keeps running)
         :raises JobNotFoundError: unknown id
         """
-        with self._lock:
+        with self._guard:
             if self._tracker.status(job_id).is_finished:
                 return self._tracker.info(job_id, False)
             waiter = self._waiters.get(job_id)
@@ -161,19 +181,19 @@ class JobMaster:
              name: str | None = None) -> list[int]:
         """Ids of tracked jobs in ascending order, filtered by status and name."""
         wanted = _statuses(statuses)
-        with self._lock:
+        with self._guard:
             return self._tracker.ids(wanted, name)
 
     def list_info(self, statuses: Iterable[Status | str] | None = None,
                   name: str | None = None) -> list[JobInfo]:
         """Like :meth:`list`, with each job's name, status and times (no tasks, no children)."""
         wanted = _statuses(statuses)
-        with self._lock:
+        with self._guard:
             return self._tracker.infos(wanted, name)
 
     def summary(self) -> JobServiceSummary:
         """Counts per status and the three top-10 lists, from indexes (no scan)."""
-        with self._lock:
+        with self._guard:
             return self._tracker.summary()
 
     def worker_health(self) -> list[JobWorkerHealth]:
@@ -182,7 +202,7 @@ class JobMaster:
 
     def close(self) -> None:
         """Cancel unfinished jobs, close the transport, stop the master's thread. Idempotent."""
-        with self._lock:
+        with self._guard:
             if self._closed:
                 return
             self._closed = True
@@ -225,7 +245,7 @@ class JobMaster:
     def _start(self, config: JobConfig, parent: int | None,
                plan: JobPlan[Any, Any, Any] | None) -> tuple[int | None, list[Outcome]]:
         """Track a new job, then (outside the lock) let its plan choose its tasks."""
-        with self._lock:
+        with self._guard:
             now = self._now()
             if parent is None and self._closed:
                 raise ClosedError("JobMaster")
@@ -253,9 +273,9 @@ class JobMaster:
             pairs = plan.select_executors(config, workers, SelectContext(job_id=job_id))
             pairs = _checked_pairs(pairs)
         except Exception as exc:
-            with self._lock:
+            with self._guard:
                 return self._tracker.fail_job(job_id, error_type_of(exc), str(exc), self._now())
-        with self._lock:
+        with self._guard:
             return self._tracker.set_tasks(job_id, pairs, self._now())
 
     def _live_workers(self) -> Sequence[WorkerInfo]:
@@ -291,7 +311,7 @@ class JobMaster:
         try:
             future = self.transport.submit(worker.worker_id, request, on_running)
         except ClosedError as exc:
-            with self._lock:
+            with self._guard:
                 return self._tracker.task_done(job_id, task_id, attempt,
                                                TaskResult.failed("ClosedError", str(exc)),
                                                self._now())
@@ -302,8 +322,35 @@ class JobMaster:
         return None
 
     def _task_running(self, job_id: int, task_id: int, attempt: int) -> None:
-        with self._lock:
-            self._tracker.task_running(job_id, task_id, attempt, self._now())
+        self._post(functools.partial(self._tracker.task_running, job_id, task_id, attempt))
+
+    def _post(self, event: Callable[[int], Outcome | None]) -> None:
+        """Apply ``event(now)`` to the tracker now, or leave it to the lock's holder."""
+        self._events.append(event)
+        if self._lock.acquire(blocking=False):
+            self._release()
+
+    def _release(self) -> None:
+        """Release the master lock after applying posted events; then carry out their
+        outcomes. Loops so that no event posted during a release is left behind."""
+        events = self._events
+        while True:
+            outcomes = []
+            try:
+                while events:
+                    try:
+                        out = events.popleft()(self._now())
+                    except Exception:
+                        logger.exception("failed to apply a task event")
+                        continue
+                    if out is not None:
+                        outcomes.append(out)
+            finally:
+                self._lock.release()
+            if outcomes:
+                self._follow(outcomes)
+            if not events or not self._lock.acquire(blocking=False):
+                return
 
     def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
                    future: "Future[TaskResult]") -> None:
@@ -320,15 +367,14 @@ class JobMaster:
             if not isinstance(result, TaskResult):
                 result = TaskResult.failed(
                     "TransportError", f"transport returned {result!r}, not a TaskResult")
-            with self._lock:
-                out = self._tracker.task_done(job_id, task_id, attempt, result, self._now())
-            self._follow([out])
+            self._post(functools.partial(self._tracker.task_done, job_id, task_id, attempt,
+                                         result))
         except Exception:  # a callback must never lose an outcome silently
             logger.exception("failed to record the outcome of task %s of job %s", task_id, job_id)
 
     def _lost(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo) -> Outcome:
         """The task's worker is gone: ask the plan for another worker, or fail the task."""
-        with self._lock:
+        with self._guard:
             if job_id not in self._tracker:
                 return Outcome()
             plan = self._tracker.plan_of(job_id)
@@ -339,26 +385,26 @@ class JobMaster:
         except Exception:
             logger.exception("reschedule failed for task %s of job %s", task_id, job_id)
             replacement = None
-        with self._lock:
+        with self._guard:
             return self._tracker.task_lost(job_id, task_id, attempt, replacement,
                                            self.config.max_task_attempts, self._now())
 
     def _join(self, job_id: int) -> Outcome:
-        with self._lock:
+        with self._guard:
             plan, config, results = self._tracker.join_inputs(job_id)
         try:
             result = plan.join(config, results)
             error = None
         except Exception as exc:
             result, error = None, (error_type_of(exc), str(exc))
-        with self._lock:
+        with self._guard:
             return self._tracker.joined(job_id, result, error, self._now())
 
     def _wake(self, finished: Sequence[int]) -> None:
         waiters = self._waiters
         if not waiters:
             return
-        with self._lock:
+        with self._guard:
             ready = []
             for job_id in finished:
                 waiter = waiters.pop(job_id, None)
@@ -393,7 +439,7 @@ class JobMaster:
     def fail_worker(self, worker: WorkerInfo) -> None:
         """Treat ``worker`` as lost now: each of its unfinished tasks is re-scheduled on
         another worker (while ``max_task_attempts`` allows) or fails with ``JobWorkerLost``."""
-        with self._lock:
+        with self._guard:
             tasks = self._tracker.tasks_on_worker(worker.worker_id)
         outcomes = []
         for job_id, task_id, attempt in tasks:
