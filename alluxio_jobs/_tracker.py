@@ -32,8 +32,8 @@ class Outcome:
     __slots__ = ("cancel", "finished", "join", "start", "submit")
 
     def __init__(self) -> None:
-        #: (job_id, task_id, attempt, worker, config, args) to hand to the transport.
-        self.submit: list[tuple[int, int, int, WorkerInfo, Any, Any]] = []
+        #: (job_id, task_id, attempt, worker, config, args, plan) to hand to the transport.
+        self.submit: list[tuple[int, int, int, WorkerInfo, Any, Any, Any]] = []
         #: (worker_id, job_id, task_id) to cancel on the transport.
         self.cancel: list[tuple[int, int, int]] = []
         #: plan job ids whose tasks all completed: call ``join``, then :meth:`JobTracker.joined`.
@@ -193,7 +193,8 @@ class JobTracker:
             return out
         self._active.add(job_id)
         config = job.config
-        out.submit = [(job_id, t.task_id, 1, t.worker, config, t.args) for t in tasks]
+        plan = job.plan
+        out.submit = [(job_id, t.task_id, 1, t.worker, config, t.args, plan) for t in tasks]
         return out
 
     def fail_job(self, job_id: int, error_type: str, message: str, now: int) -> Outcome:
@@ -267,7 +268,8 @@ class JobTracker:
             task.attempt += 1
             task.worker = replacement
             task.status = CREATED
-            out.submit.append((job_id, task_id, task.attempt, replacement, job.config, task.args))
+            out.submit.append((job_id, task_id, task.attempt, replacement, job.config, task.args,
+                               job.plan))
             return out
         message = (f"Job worker({task.worker.host}) was lost before the task({task_id}) "
                    "could complete")

@@ -291,8 +291,8 @@ class JobMaster:
             out = todo.pop()
             for worker_id, job_id, task_id in out.cancel:
                 transport.cancel(worker_id, job_id, task_id, reason)
-            for job_id, task_id, attempt, worker, config, args in out.submit:
-                more = self._submit(job_id, task_id, attempt, worker, config, args)
+            for job_id, task_id, attempt, worker, config, args, plan in out.submit:
+                more = self._submit(job_id, task_id, attempt, worker, config, args, plan)
                 if more is not None:
                     todo.append(more)
             for job_id in out.join:
@@ -304,7 +304,7 @@ class JobMaster:
                 self._wake(out.finished)
 
     def _submit(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
-                config: Any, args: Any) -> Outcome | None:
+                config: Any, args: Any, plan: JobPlan[Any, Any, Any]) -> Outcome | None:
         request = TaskRequest(job_id=job_id, task_id=task_id, attempt=attempt, config=config,
                               args=args)
         on_running = functools.partial(self._task_running, job_id, task_id, attempt)
@@ -317,8 +317,10 @@ class JobMaster:
                                                self._now())
         except (TransportError, LookupError):
             return self._lost(job_id, task_id, attempt, worker)
+        hook = (functools.partial(plan.on_task_completed, config, args, worker=worker)
+                if plan.has_task_hook else None)
         future.add_done_callback(
-            functools.partial(self._task_done, job_id, task_id, attempt, worker))
+            functools.partial(self._task_done, job_id, task_id, attempt, worker, hook))
         return None
 
     def _task_running(self, job_id: int, task_id: int, attempt: int) -> None:
@@ -353,7 +355,7 @@ class JobMaster:
                 return
 
     def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
-                   future: "Future[TaskResult]") -> None:
+                   hook: Callable[[Any], None] | None, future: "Future[TaskResult]") -> None:
         try:
             try:
                 result = future.result()
@@ -367,6 +369,11 @@ class JobMaster:
             if not isinstance(result, TaskResult):
                 result = TaskResult.failed(
                     "TransportError", f"transport returned {result!r}, not a TaskResult")
+            elif hook is not None and result.status is Status.COMPLETED:
+                try:  # the plan records the task's effects before the job can finish
+                    hook(result.result)
+                except Exception as exc:
+                    result = TaskResult.failed(error_type_of(exc), str(exc))
             self._post(functools.partial(self._tracker.task_done, job_id, task_id, attempt,
                                          result))
         except Exception:  # a callback must never lose an outcome silently

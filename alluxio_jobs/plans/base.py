@@ -167,6 +167,18 @@ class JobPlan(abc.ABC, Generic[ConfigT, ArgsT, ResultT]):
         """On the master, once every task completed: the job's result (task id -> result)."""
         return ""
 
+    def on_task_completed(self, config: ConfigT, args: ArgsT, result: ResultT, *,
+                          worker: WorkerInfo) -> None:
+        """On the master, as each task COMPLETED and before its job can finish: apply
+        what the task reports it changed (e.g. "block 7 is now cached on worker 2") to
+        master-side state. Tasks never change master-side state themselves. Raising
+        here fails the task. Default: nothing."""
+
+    @property
+    def has_task_hook(self) -> bool:
+        """False when :meth:`on_task_completed` is not overridden."""
+        return type(self).on_task_completed is not JobPlan.on_task_completed
+
     @property
     def needs_join(self) -> bool:
         """False when :meth:`join` is not overridden: the master then skips calling it."""
