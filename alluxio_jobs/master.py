@@ -63,7 +63,10 @@ class _Guard:
         self._master = master
 
     def __enter__(self) -> None:
-        self._master._lock.acquire()
+        master = self._master
+        master._lock.acquire()
+        if master._events:  # readers see every event posted before they got the lock
+            master._apply_events()
 
     def __exit__(self, *exc_info: object) -> None:
         self._master._release()
@@ -109,6 +112,7 @@ class JobMaster:
         # Task events from worker threads: applied by whichever thread holds the lock,
         # so a worker thread never blocks on the master lock.
         self._events: deque[Callable[[int], Outcome | None]] = deque()
+        self._deferred: list[Outcome] = []  # outcomes of applied events, to follow
         self._tracker = JobTracker(
             capacity=config.job_capacity,
             retention_ms=int(config.finished_job_retention * 1000),
@@ -332,26 +336,30 @@ class JobMaster:
         if self._lock.acquire(blocking=False):
             self._release()
 
-    def _release(self) -> None:
-        """Release the master lock after applying posted events; then carry out their
-        outcomes. Loops so that no event posted during a release is left behind."""
+    def _apply_events(self) -> None:
+        """Apply posted task events (call with the lock held)."""
         events = self._events
-        while True:
-            outcomes = []
+        while events:
             try:
-                while events:
-                    try:
-                        out = events.popleft()(self._now())
-                    except Exception:
-                        logger.exception("failed to apply a task event")
-                        continue
-                    if out is not None:
-                        outcomes.append(out)
+                out = events.popleft()(self._now())
+            except Exception:
+                logger.exception("failed to apply a task event")
+                continue
+            if out is not None:
+                self._deferred.append(out)
+
+    def _release(self) -> None:
+        """Release the master lock after applying posted events; then carry out what
+        they asked for. Loops so that no event posted during a release is left behind."""
+        while True:
+            try:
+                self._apply_events()
+                outcomes, self._deferred = self._deferred, []
             finally:
                 self._lock.release()
             if outcomes:
                 self._follow(outcomes)
-            if not events or not self._lock.acquire(blocking=False):
+            if not self._events or not self._lock.acquire(blocking=False):
                 return
 
     def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,

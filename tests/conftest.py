@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from alluxio_jobs import JobMaster, LocalTransport, MasterConfig, PlanRegistry
 from alluxio_jobs.testing import ManualClock, MockTransport, conformance_plans
+from scripted import BadSelectConfig, BadSelectPlan, ScriptConfig, ScriptPlan
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=50,
@@ -25,8 +26,11 @@ MasterFactory = Callable[..., JobMaster]
 
 @pytest.fixture
 def plans() -> PlanRegistry:
-    """The built-in plans plus the conformance plans (Echo, Raise, Hold)."""
-    return conformance_plans()
+    """The built-in plans, the conformance plans (Echo, Raise, Hold) and Script."""
+    registry = conformance_plans()
+    registry.register(ScriptConfig, ScriptPlan())
+    registry.register(BadSelectConfig, BadSelectPlan())
+    return registry
 
 
 @pytest.fixture
