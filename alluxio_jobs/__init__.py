@@ -84,5 +84,6 @@ __all__ = [
     "WorkerLostError",
     "WorkerNotFoundError",
     "WorkerTransport",
+    "WorkflowConfig",
     "__version__",
 ]

@@ -67,7 +67,7 @@ class AlluxioJobsError(Exception):
 class JobConfigError(AlluxioJobsError, ValueError):
     """A job config or argument is invalid; nothing was registered or changed."""
 
-    _fields = ("field", "value", "reason")
+    _fields: tuple[str, ...] = ("field", "value", "reason")
 
     def __init__(self, field: str, value: object, reason: str) -> None:
         super().__init__(f"{field}: {reason}, got {value!r}")
@@ -79,7 +79,7 @@ class JobConfigError(AlluxioJobsError, ValueError):
 class UnknownJobTypeError(JobConfigError):
     """No plan is registered for the config's type; the job is not tracked."""
 
-    _fields = ("value",)
+    _fields: tuple[str, ...] = ("value",)
 
     def __init__(self, value: object) -> None:
         AlluxioJobsError.__init__(
@@ -97,7 +97,7 @@ class NotFoundError(AlluxioJobsError, LookupError):
 class JobNotFoundError(NotFoundError):
     """No job with this id is tracked (never existed, or already purged)."""
 
-    _fields = ("job_id",)
+    _fields: tuple[str, ...] = ("job_id",)
 
     def __init__(self, job_id: int) -> None:
         super().__init__(f"The job of id {job_id} does not exist")
@@ -107,7 +107,7 @@ class JobNotFoundError(NotFoundError):
 class WorkerNotFoundError(NotFoundError):
     """The transport has no job worker with this id."""
 
-    _fields = ("worker_id",)
+    _fields: tuple[str, ...] = ("worker_id",)
 
     def __init__(self, worker_id: int) -> None:
         super().__init__(f"The job worker of id {worker_id} does not exist")
@@ -117,7 +117,7 @@ class WorkerNotFoundError(NotFoundError):
 class ResourceExhaustedError(AlluxioJobsError, RuntimeError):
     """The master tracks ``capacity`` jobs and none could be purged; nothing changed."""
 
-    _fields = ("capacity",)
+    _fields: tuple[str, ...] = ("capacity",)
 
     def __init__(self, capacity: int) -> None:
         super().__init__(f"Job master is at full capacity of {capacity:,} jobs")
@@ -127,7 +127,7 @@ class ResourceExhaustedError(AlluxioJobsError, RuntimeError):
 class ClosedError(AlluxioJobsError, RuntimeError):
     """A master, transport, worker or store was used after ``close()``."""
 
-    _fields = ("what",)
+    _fields: tuple[str, ...] = ("what",)
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} is closed")
@@ -137,13 +137,13 @@ class ClosedError(AlluxioJobsError, RuntimeError):
 class TransportError(AlluxioJobsError, RuntimeError):
     """A task could not be delivered to, or its outcome not returned from, a worker."""
 
-    _fields = ("message",)
+    _fields: tuple[str, ...] = ("message",)
 
 
 class WorkerLostError(TransportError):
     """The job worker running a task disappeared before the task finished."""
 
-    _fields = ("worker_id", "host")
+    _fields: tuple[str, ...] = ("worker_id", "host")
 
     def __init__(self, worker_id: int, host: str = "") -> None:
         super().__init__(f"Job worker {worker_id} ({host or 'unknown host'}) was lost")
@@ -154,7 +154,7 @@ class WorkerLostError(TransportError):
 class JobFailedError(AlluxioJobsError, RuntimeError):
     """Asked for the result of a job that FAILED."""
 
-    _fields = ("job_id", "error_message")
+    _fields: tuple[str, ...] = ("job_id", "error_message")
 
     def __init__(self, job_id: int, error_message: str) -> None:
         super().__init__(f"Job {job_id} failed: {error_message}")
@@ -165,7 +165,7 @@ class JobFailedError(AlluxioJobsError, RuntimeError):
 class JobCanceledError(AlluxioJobsError, CancelledError):
     """Raised by a task at a cancellation checkpoint (``ctx.check_canceled()``)."""
 
-    _fields = ("job_id", "reason")
+    _fields: tuple[str, ...] = ("job_id", "reason")
 
     def __init__(self, job_id: int, reason: str | None = None) -> None:
         super().__init__(f"Job {job_id} was canceled" + (f": {reason}" if reason else ""))
@@ -176,7 +176,7 @@ class JobCanceledError(AlluxioJobsError, CancelledError):
 class JobTimeoutError(AlluxioJobsError, TimeoutError):
     """``wait`` ran out of time; the job itself keeps running."""
 
-    _fields = ("job_id", "timeout")
+    _fields: tuple[str, ...] = ("job_id", "timeout")
 
     def __init__(self, job_id: int, timeout: float) -> None:
         super().__init__(f"Job {job_id} did not finish within {timeout} seconds")
@@ -187,13 +187,13 @@ class JobTimeoutError(AlluxioJobsError, TimeoutError):
 class StoreError(AlluxioJobsError, RuntimeError):
     """The job-history store failed (wraps the backend's error)."""
 
-    _fields = ("message",)
+    _fields: tuple[str, ...] = ("message",)
 
 
 class StorageError(AlluxioJobsError, OSError):
     """An under file system or block-cache operation failed for ``path``."""
 
-    _fields = ("path", "reason")
+    _fields: tuple[str, ...] = ("path", "reason")
 
     def __init__(self, path: str, reason: str) -> None:
         AlluxioJobsError.__init__(self, f"{path}: {reason}")

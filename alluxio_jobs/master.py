@@ -9,6 +9,7 @@ stalls other submissions and transport callbacks can never deadlock the master.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import logging
 import threading
@@ -59,7 +60,7 @@ class _Guard:
 
     __slots__ = ("_master",)
 
-    def __init__(self, master: "JobMaster") -> None:
+    def __init__(self, master: JobMaster) -> None:
         self._master = master
 
     def __enter__(self) -> None:
@@ -112,7 +113,7 @@ class JobMaster:
         # Task events from worker threads: applied by whichever thread holds the lock,
         # so a worker thread never blocks on the master lock.
         self._events: deque[Callable[[int], Outcome | None]] = deque()
-        self._deferred: list[Outcome] = []  # outcomes of applied events, to follow
+        self._deferred: builtins.list[Outcome] = []  # outcomes of applied events, to follow
         self._tracker = JobTracker(
             capacity=config.job_capacity,
             retention_ms=int(config.finished_job_retention * 1000),
@@ -182,14 +183,14 @@ class JobMaster:
         return waiter.info
 
     def list(self, statuses: Iterable[Status | str] | None = None,
-             name: str | None = None) -> list[int]:
+             name: str | None = None) -> builtins.list[int]:
         """Ids of tracked jobs in ascending order, filtered by status and name."""
         wanted = _statuses(statuses)
         with self._guard:
             return self._tracker.ids(wanted, name)
 
     def list_info(self, statuses: Iterable[Status | str] | None = None,
-                  name: str | None = None) -> list[JobInfo]:
+                  name: str | None = None) -> builtins.list[JobInfo]:
         """Like :meth:`list`, with each job's name, status and times (no tasks, no children)."""
         wanted = _statuses(statuses)
         with self._guard:
@@ -200,7 +201,7 @@ class JobMaster:
         with self._guard:
             return self._tracker.summary()
 
-    def worker_health(self) -> list[JobWorkerHealth]:
+    def worker_health(self) -> builtins.list[JobWorkerHealth]:
         """Health of every registered job worker, by ascending worker id."""
         return self.transport.worker_health()
 
@@ -247,7 +248,7 @@ class JobMaster:
         return self.plans.get(config)
 
     def _start(self, config: JobConfig, parent: int | None,
-               plan: JobPlan[Any, Any, Any] | None) -> tuple[int | None, list[Outcome]]:
+               plan: JobPlan[Any, Any, Any] | None) -> tuple[int | None, builtins.list[Outcome]]:
         """Track a new job, then (outside the lock) let its plan choose its tasks."""
         with self._guard:
             now = self._now()
@@ -276,7 +277,7 @@ class JobMaster:
         try:
             pairs = plan.select_executors(config, workers, SelectContext(job_id=job_id))
             pairs = _checked_pairs(pairs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the job
             with self._guard:
                 return self._tracker.fail_job(job_id, error_type_of(exc), str(exc), self._now())
         with self._guard:
@@ -287,7 +288,7 @@ class JobMaster:
         lost = self._lost_workers
         return [w for w in workers if w.worker_id not in lost] if lost else workers
 
-    def _follow(self, outcomes: list[Outcome], reason: str | None = None) -> None:
+    def _follow(self, outcomes: builtins.list[Outcome], reason: str | None = None) -> None:
         """Carry out what the tracker asked for, until nothing is left to do."""
         transport = self.transport
         todo = [o for o in outcomes if o is not None]
@@ -363,7 +364,7 @@ class JobMaster:
                 return
 
     def _task_done(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
-                   hook: Callable[[Any], None] | None, future: "Future[TaskResult]") -> None:
+                   hook: Callable[[Any], None] | None, future: Future[TaskResult]) -> None:
         try:
             try:
                 result = future.result()
@@ -372,7 +373,7 @@ class JobMaster:
             except TransportError:
                 self._follow([self._lost(job_id, task_id, attempt, worker)])
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded on the job
                 result = TaskResult.failed(error_type_of(exc), str(exc))
             if not isinstance(result, TaskResult):
                 result = TaskResult.failed(
@@ -380,11 +381,11 @@ class JobMaster:
             elif hook is not None and result.status is Status.COMPLETED:
                 try:  # the plan records the task's effects before the job can finish
                     hook(result.result)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - recorded on the job
                     result = TaskResult.failed(error_type_of(exc), str(exc))
             self._post(functools.partial(self._tracker.task_done, job_id, task_id, attempt,
                                          result))
-        except Exception:  # a callback must never lose an outcome silently
+        except Exception:
             logger.exception("failed to record the outcome of task %s of job %s", task_id, job_id)
 
     def _lost(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo) -> Outcome:
@@ -410,7 +411,7 @@ class JobMaster:
         try:
             result = plan.join(config, results)
             error = None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the job
             result, error = None, (error_type_of(exc), str(exc))
         with self._guard:
             return self._tracker.joined(job_id, result, error, self._now())
@@ -473,7 +474,8 @@ def _statuses(statuses: Iterable[Status | str] | None) -> frozenset[Status] | No
         try:
             wanted.add(Status(s))
         except ValueError:
-            raise JobConfigError("statuses", s, f"must be one of {[x.value for x in Status]}") from None
+            names = [x.value for x in Status]
+            raise JobConfigError("statuses", s, f"must be one of {names}") from None
     return frozenset(wanted)
 
 

@@ -66,7 +66,7 @@ class TaskInfo:
 
 @attrs.frozen(kw_only=True)
 class JobInfo:
-    """A snapshot of a job: a plan job (with ``tasks`` when verbose) or a workflow (``children``)."""
+    """A job snapshot: a plan job (``tasks`` filled when verbose) or a workflow (``children``)."""
 
     job_id: int
     name: str

@@ -57,7 +57,7 @@ def run_task(
         value = plan.run_task(request.config, request.args, ctx)
     except CancelledError:
         return TaskResult.canceled()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - isolated and recorded
         if ctx.canceled:
             return TaskResult.canceled()
         return TaskResult.failed(error_type_of(exc), str(exc) or type(exc).__name__)
@@ -232,8 +232,11 @@ class JobWorker:
     def lost(self) -> bool:
         return self._lost
 
-    def _shutdown(self, outcome: Callable[[_WorkItem], tuple[TaskResult | None, BaseException | None]],
-                  fail_running: bool = False) -> None:
+    def _shutdown(
+        self,
+        outcome: Callable[[_WorkItem], tuple[TaskResult | None, BaseException | None]],
+        fail_running: bool = False,
+    ) -> None:
         with self._lock:
             already = self._closed
             self._closed = True

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+from tests.scripted import BadSelectConfig, BadSelectPlan, ScriptConfig, ScriptPlan
 
 from alluxio_jobs import JobMaster, LocalTransport, MasterConfig, PlanRegistry
 from alluxio_jobs.testing import ManualClock, MockTransport, conformance_plans
-from scripted import BadSelectConfig, BadSelectPlan, ScriptConfig, ScriptPlan
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=50,
@@ -70,5 +70,6 @@ def inline_master(make_master: MasterFactory, clock: ManualClock) -> JobMaster:
 def no_thread_leaks() -> Iterator[None]:
     """Every test must leave no alluxio_jobs thread running."""
     yield
-    leaked = [t.name for t in threading.enumerate() if t.name.startswith("alluxio-") and t.is_alive()]
+    leaked = [t.name for t in threading.enumerate()
+              if t.name.startswith("alluxio-") and t.is_alive()]
     assert not leaked, f"threads left running: {leaked}"

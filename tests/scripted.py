@@ -2,11 +2,12 @@
 
 Each task gets one action: ``ok`` returns, ``fail`` raises ValueError("boom"),
 ``hold`` waits until canceled, ``gate`` waits for the test to open its gate and
-ignores cancellation meanwhile. Every task sets its ``started`` event first.
+ignores cancellation meanwhile, ``gatefail`` waits for its gate, then fails.
+Every task sets its ``started`` event first.
 """
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 import attrs
@@ -32,14 +33,22 @@ def gate(key: str, task_id: int = 0) -> threading.Event:
     return event("gate", key, task_id)
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _ints(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class ScriptConfig(JobConfig):
     name: ClassVar[str] = "Script"
-    actions: tuple[str, ...] = attrs.field(converter=tuple)
+    actions: tuple[str, ...] = attrs.field(converter=_strings)
     key: str = ""
     join_error: str = ""
     #: worker index for each task (default: round-robin)
-    placement: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+    placement: tuple[int, ...] = attrs.field(default=(), converter=_ints)
 
 
 class ScriptPlan(JobPlan[ScriptConfig, str, str]):
@@ -52,6 +61,9 @@ class ScriptPlan(JobPlan[ScriptConfig, str, str]):
 
     def run_task(self, config: ScriptConfig, args: str, ctx: RunTaskContext) -> str:
         started(config.key, ctx.task_id).set()
+        if args == "gatefail":
+            gate(config.key, ctx.task_id).wait(WAIT)
+            raise ValueError("boom")
         if args == "fail":
             raise ValueError("boom")
         if args == "hold":

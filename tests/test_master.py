@@ -4,6 +4,7 @@ import threading
 import uuid
 
 import pytest
+from tests.scripted import BadSelectConfig, ScriptConfig, gate, started
 
 from alluxio_jobs import (
     ClosedError,
@@ -29,7 +30,6 @@ from alluxio_jobs.testing import (
     MockTransport,
     conformance_plans,
 )
-from scripted import BadSelectConfig, ScriptConfig, gate, started
 
 WAIT = 60.0
 
@@ -61,7 +61,8 @@ def test_sleep_runs_tasks_per_worker_on_every_worker(master: JobMaster):
     assert master.wait(job_id, WAIT).status is Status.COMPLETED
     info = master.get_status(job_id, verbose=True)
     assert [t.task_id for t in info.tasks] == [0, 1, 2, 3]
-    assert sorted(t.worker_host for t in info.tasks) == ["local-worker-0"] * 2 + ["local-worker-1"] * 2
+    hosts = sorted(t.worker_host for t in info.tasks)
+    assert hosts == ["local-worker-0"] * 2 + ["local-worker-1"] * 2
     assert all(t.status is Status.COMPLETED for t in info.tasks)
     assert master.get_status(job_id).tasks == []  # tasks only when verbose
 
@@ -79,10 +80,12 @@ def test_unknown_config_is_rejected_and_nothing_tracked(inline_master: JobMaster
     class UnknownConfig(JobConfig):
         name = "dummy"
 
-    with pytest.raises(UnknownJobTypeError, match="The job definition for config dummy does not exist"):
+    with pytest.raises(UnknownJobTypeError,
+                       match="The job definition for config dummy does not exist"):
         inline_master.run(UnknownConfig())
+    nested = CompositeConfig(jobs=[NoopConfig(), CompositeConfig(jobs=[UnknownConfig()])])
     with pytest.raises(UnknownJobTypeError):
-        inline_master.run(CompositeConfig(jobs=[NoopConfig(), CompositeConfig(jobs=[UnknownConfig()])]))
+        inline_master.run(nested)
     with pytest.raises(JobConfigError, match="job_config"):
         inline_master.run("Sleep")  # type: ignore[arg-type]
     assert inline_master.list() == []
@@ -112,10 +115,13 @@ def test_join_error_fails_the_job_with_the_raw_message(inline_master: JobMaster)
 
 def test_failure_cancels_siblings_and_job_fails_once_none_runs(master: JobMaster):
     k = key()
-    job_id = master.run(ScriptConfig(actions=["gate", "fail", "hold"], key=k))
-    assert started(k, 0).wait(WAIT)
-    assert started(k, 2).wait(WAIT)
-    # task 1 failed, task 2 was canceled; task 0 ignores the cancel flag and still runs
+    job_id = master.run(ScriptConfig(actions=["gate", "gatefail", "hold"], key=k,
+                                     placement=[0, 1, 1]))
+    for task_id in range(3):
+        assert started(k, task_id).wait(WAIT)
+    gate(k, 1).set()  # task 1 fails; task 2 is canceled; task 0 ignores its cancel flag
+    with pytest.raises(JobTimeoutError):
+        master.wait(job_id, timeout=0.2)
     assert master.get_status(job_id).status is Status.RUNNING
     gate(k, 0).set()
     info = master.wait(job_id, WAIT)
@@ -123,6 +129,7 @@ def test_failure_cancels_siblings_and_job_fails_once_none_runs(master: JobMaster
     assert info.error_message == "Task execution failed: boom"
     assert info.error_type == "ValueError"
     tasks = master.get_status(job_id, verbose=True).tasks
+    # task 0 was asked to stop, and the job waited for it to end before finishing
     assert [t.status for t in tasks] == [Status.CANCELED, Status.FAILED, Status.CANCELED]
     assert tasks[1].error_message == "boom"
 
@@ -156,7 +163,8 @@ def test_cancel_stops_running_and_drops_queued_tasks(make_master):
     assert info.status is Status.CANCELED
     tasks = master.get_status(job_id, verbose=True).tasks
     assert [t.status for t in tasks] == [Status.CANCELED] * 3
-    assert not started(k, 1).is_set() and not started(k, 2).is_set()
+    assert not started(k, 1).is_set()
+    assert not started(k, 2).is_set()
 
 
 def test_cancel_of_a_finished_job_changes_nothing(inline_master: JobMaster):
@@ -167,7 +175,7 @@ def test_cancel_of_a_finished_job_changes_nothing(inline_master: JobMaster):
 
 
 def test_cancel_unknown_job_raises_not_found(inline_master: JobMaster):
-    with pytest.raises(JobNotFoundError, match="^The job of id 1 does not exist$"):
+    with pytest.raises(JobNotFoundError, match=r"^The job of id 1 does not exist$"):
         inline_master.cancel(1)
     with pytest.raises(JobNotFoundError):
         inline_master.get_status(1)
@@ -223,7 +231,7 @@ def test_full_master_raises_and_changes_nothing(make_master, clock: ManualClock)
     master = make_master(MasterConfig(job_capacity=3, finished_job_retention=60),
                          transport=MockTransport(), clock=clock)
     ids = [master.run(NoopConfig()) for _ in range(3)]
-    with pytest.raises(ResourceExhaustedError, match="^Job master is at full capacity of 3 jobs$"):
+    with pytest.raises(ResourceExhaustedError, match=r"^Job master is at full capacity of 3 jobs$"):
         master.run(NoopConfig())
     assert master.list() == ids
     clock.advance(60)
@@ -479,7 +487,8 @@ def test_worker_health_lists_every_worker(master: JobMaster):
     for h in health:
         assert len(h.load_average) == 3
         assert h.task_pool_size == 4
-        assert h.num_active_tasks == 0 and h.unfinished_tasks == 0
+        assert h.num_active_tasks == 0
+        assert h.unfinished_tasks == 0
 
 
 def test_pool_size_zero_pauses_a_worker(make_master):

@@ -6,8 +6,8 @@ from typing import ClassVar
 import attrs
 
 from alluxio_jobs import _validate as v
-from alluxio_jobs.plans.base import JobConfig, JobPlan, RunTaskContext, SelectContext
 from alluxio_jobs.model import WorkerInfo
+from alluxio_jobs.plans.base import JobConfig, JobPlan, RunTaskContext, SelectContext
 
 __all__ = ["NoopConfig", "NoopPlan", "SleepConfig", "SleepPlan"]
 

@@ -10,9 +10,12 @@ from alluxio_jobs.plans.base import JobConfig, WorkflowConfig
 __all__ = ["CompositeConfig"]
 
 
-def _job_configs(_inst: object, attribute: "attrs.Attribute[list[JobConfig]]", value: object) -> None:
+def _job_configs(
+    _inst: object, attribute: "attrs.Attribute[list[JobConfig]]", value: object
+) -> None:
     v.instance_of(list, tuple)(_inst, attribute, value)
-    for i, job in enumerate(value):  # type: ignore[arg-type]
+    assert isinstance(value, list | tuple)
+    for i, job in enumerate(value):
         if not isinstance(job, JobConfig):
             from alluxio_jobs.errors import JobConfigError
 
