@@ -104,6 +104,11 @@ class JobTracker:
         self._running: OrderedDict[int, None] = OrderedDict()
         self._finished_roots: deque[tuple[int, int]] = deque()  # (finished at, root id)
         self._active: set[int] = set()  # plan jobs with unfinished tasks
+        #: With a job store: ids changed (and created) since the store last took them,
+        #: and purged ids.
+        self.dirty: set[int] | None = None
+        self.created: set[int] | None = None
+        self.purged: list[int] | None = None
 
     # ----------------------------------------------------------------- admission
 
@@ -139,6 +144,10 @@ class JobTracker:
     def _remove_tree(self, job_id: int, purged: list[int]) -> None:
         job = self._jobs.pop(job_id)
         purged.append(job_id)
+        if self.dirty is not None:
+            self.dirty.discard(job_id)
+            assert self.purged is not None
+            self.purged.append(job_id)
         self._counts[job.status] -= 1
         del self._by_update[job_id]
         self._failed.pop(job_id, None)
@@ -168,6 +177,10 @@ class JobTracker:
         status = CREATED if steps is None else RUNNING
         job = _Job(job_id, config, name, parent, plan, status, now)
         self._jobs[job_id] = job
+        if self.dirty is not None:
+            self.dirty.add(job_id)
+            assert self.created is not None
+            self.created.add(job_id)
         self._counts[status] += 1
         self._by_update[job_id] = None
         if steps is not None:
@@ -187,6 +200,8 @@ class JobTracker:
             return out
         tasks = [_Task(i, worker, args) for i, (worker, args) in enumerate(pairs)]
         job.tasks = tasks
+        if self.dirty is not None:
+            self.dirty.add(job_id)
         job.unfinished = len(tasks)
         if not tasks:
             self._settle(job, now, out)
@@ -225,6 +240,8 @@ class JobTracker:
         if task.attempt != attempt or task.status is not CREATED:
             return
         task.status = RUNNING
+        if self.dirty is not None:
+            self.dirty.add(job_id)
         if job.status is CREATED and job.failure is None and not job.any_canceled:
             self._set_status(job, RUNNING, now)
 
@@ -239,6 +256,8 @@ class JobTracker:
             return out
         status = result.status
         task.status = status
+        if self.dirty is not None:
+            self.dirty.add(job_id)
         task.result = result.result
         task.error_type = result.error_type
         task.error_message = result.error_message
@@ -356,6 +375,8 @@ class JobTracker:
         job.status = status
         job.last_updated = now
         self._by_update.move_to_end(job_id)
+        if self.dirty is not None:
+            self.dirty.add(job_id)
         if status is RUNNING:
             self._running[job_id] = None
         elif status is FAILED:
@@ -392,6 +413,8 @@ class JobTracker:
 
     def _set_status_time(self, job: _Job, now: int) -> None:
         job.last_updated = now
+        if self.dirty is not None:
+            self.dirty.add(job.job_id)
         self._by_update.move_to_end(job.job_id)
         self._running.move_to_end(job.job_id)
 
@@ -466,7 +489,7 @@ class JobTracker:
                        error_type=job.error_type, error_message=job.error_message,
                        result=job.result, last_updated=job.last_updated)
 
-    def _info(self, job: _Job, verbose: bool) -> JobInfo:
+    def _info(self, job: _Job, verbose: bool, children: bool = True) -> JobInfo:
         tasks: list[TaskInfo] = []
         if verbose and job.tasks:
             describe: Callable[[Any, Any], str] = job.plan.describe_task
@@ -477,11 +500,70 @@ class JobTracker:
                          description=describe(job.config, t.args))
                 for t in job.tasks
             ]
-        children = [self._info(self._jobs[c], verbose) for c in job.children or ()]
+        kids = [self._info(self._jobs[c], verbose) for c in job.children or ()] if children else []
         return JobInfo(job_id=job.job_id, name=job.name, description=job.config.describe(),
                        status=job.status, error_type=job.error_type,
                        error_message=job.error_message, result=job.result,
-                       last_updated=job.last_updated, tasks=tasks, children=children)
+                       last_updated=job.last_updated, tasks=tasks, children=kids)
+
+    def row(self, job_id: int, plain: Callable[[Any], Any]
+            ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]] | None:
+        """(parent, name, status, last updated, config, verbose info as plain data, without
+        children) of a tracked job, for a job store; None if it is gone. ``plain`` turns
+        a task result into plain data."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        tasks = []
+        if job.tasks:
+            describe: Callable[[Any, Any], str] = job.plan.describe_task
+            config = job.config
+            tasks = [{"job_id": job_id, "task_id": t.task_id, "worker_host": t.worker.host,
+                      "status": t.status.value, "error_type": t.error_type,
+                      "error_message": t.error_message, "result": plain(t.result),
+                      "description": describe(config, t.args)} for t in job.tasks]
+        info = {"type": "JobInfo", "job_id": job_id, "name": job.name,
+                "description": job.config.describe(), "status": job.status.value,
+                "error_type": job.error_type, "error_message": job.error_message,
+                "result": job.result, "last_updated": job.last_updated, "tasks": tasks,
+                "children": []}
+        return job.parent, job.name, job.status, job.last_updated, job.config, info
+
+    def restore(self, info: JobInfo, parent: int | None, config: Any) -> None:
+        """Track a finished job read back from a store (call in ascending id order, then
+        :meth:`restored`)."""
+        job = _Job(info.job_id, config, info.name, parent, _RESTORED_PLAN, info.status,
+                   info.last_updated)
+        job.error_type = info.error_type
+        job.error_message = info.error_message
+        job.result = info.result
+        job.tasks = []
+        for t in info.tasks:
+            task = _Task(t.task_id, WorkerInfo(worker_id=-1, host=t.worker_host), t.description)
+            task.status = t.status
+            task.error_type = t.error_type
+            task.error_message = t.error_message
+            task.result = t.result
+            job.tasks.append(task)
+        self._jobs[info.job_id] = job
+        self._counts[info.status] += 1
+
+    def restored(self) -> None:
+        """Link restored children to their workflows and rebuild the indexes."""
+        jobs = self._jobs
+        for job in jobs.values():
+            if job.parent is not None and job.parent in jobs:
+                parent = jobs[job.parent]
+                if parent.children is None:
+                    parent.children = []
+                parent.children.append(job.job_id)
+        by_time = sorted(jobs.values(), key=lambda j: (j.last_updated, j.job_id))
+        for job in by_time:
+            self._by_update[job.job_id] = None
+            if job.status is FAILED:
+                self._failed[job.job_id] = None
+            if job.parent is None:
+                self._finished_roots.append((job.last_updated, job.job_id))
 
     def summary(self) -> JobServiceSummary:
         return JobServiceSummary(
@@ -511,6 +593,20 @@ class JobTracker:
 
     def counts(self) -> dict[Status, int]:
         return dict(self._counts)
+
+
+class _RestoredPlan:
+    """Stands in for the plan of a job read back from a store: tasks keep their
+    stored descriptions as args."""
+
+    needs_join = False
+    has_task_hook = False
+
+    def describe_task(self, config: Any, args: Any) -> str:
+        return str(args)
+
+
+_RESTORED_PLAN = _RestoredPlan()
 
 
 def _take(ids: Iterator[int], jobs: dict[int, _Job]) -> list[int]:

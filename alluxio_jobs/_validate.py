@@ -55,3 +55,13 @@ def non_empty(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None
     """Reject an empty string or collection."""
     if len(value) == 0:
         raise JobConfigError(attribute.name, value, "must not be empty")
+
+
+def one_of(*choices: object) -> Validator:
+    """Reject a value that is not one of ``choices``."""
+
+    def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value not in choices:
+            raise JobConfigError(attribute.name, value, f"must be one of {list(choices)}")
+
+    return check

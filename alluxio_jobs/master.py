@@ -10,6 +10,7 @@ stalls other submissions and transport callbacks can never deadlock the master.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import logging
 import threading
@@ -19,10 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError, Future
 from typing import Any, Self
 
+from alluxio_jobs._journal import StoreWriter, plain, record_of, restore
 from alluxio_jobs._tracker import JobTracker, Outcome
 from alluxio_jobs.errors import (
     ClosedError,
     JobConfigError,
+    JobNotFoundError,
     JobTimeoutError,
     ResourceExhaustedError,
     TransportError,
@@ -38,6 +41,7 @@ from alluxio_jobs.model import (
     WorkerInfo,
 )
 from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, SelectContext, WorkflowConfig
+from alluxio_jobs.stores.base import JobRecord, JobStore
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.transports.local import LocalTransport
 from alluxio_jobs.worker import error_type_of
@@ -97,6 +101,7 @@ class JobMaster:
         transport: WorkerTransport | None = None,
         plans: PlanRegistry | None = None,
         *,
+        store: JobStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if config is None:
@@ -125,10 +130,27 @@ class JobMaster:
         self._lost_workers: set[int] = set()
         self._closed = False
         self._stop = threading.Event()
+        self.store = store
+        self._writer: StoreWriter | None = None
+        self._unwritten: set[int] = set()  # taken by the store writer, not yet written
+        self._unwritten_purged: builtins.list[int] = []
+        self._unwritten_created: set[int] = set()
+        rerun: builtins.list[tuple[int, Any]] = []
+        if store is not None:
+            self._tracker.dirty, self._tracker.created = set(), set()
+            self._tracker.purged = []
+            next_id, rerun = restore(self._tracker, store, config.on_restart)
+            self._next_id = max(self._next_id, next_id)
+            self._writer = StoreWriter(store, config.store_flush_interval, self._take_batch,
+                                       self._written, self._cancel_request,
+                                       self.transport.worker_health)
         self._detector = threading.Thread(
             target=self._detect_lost_workers, name="alluxio-job-master-lost-workers", daemon=True
         )
         self._detector.start()
+        for job_id, job_config in rerun:
+            self._follow(self._start(job_config, None, self._check_config(job_config),
+                                     job_id)[1])
 
     # ------------------------------------------------------------------ public API
 
@@ -172,14 +194,15 @@ class JobMaster:
         :raises JobNotFoundError: unknown id
         """
         with self._guard:
-            if self._tracker.status(job_id).is_finished:
+            if self._tracker.status(job_id).is_finished and not self._unwritten_job(job_id):
                 return self._tracker.info(job_id, False)
             waiter = self._waiters.get(job_id)
             if waiter is None:
                 waiter = self._waiters[job_id] = _Waiter()
         if not waiter.event.wait(timeout):
             raise JobTimeoutError(job_id, timeout if timeout is not None else 0.0)
-        assert waiter.info is not None
+        if waiter.info is None:  # purged before anyone looked
+            raise JobNotFoundError(job_id)
         return waiter.info
 
     def list(self, statuses: Iterable[Status | str] | None = None,
@@ -218,6 +241,10 @@ class JobMaster:
         self.transport.close()
         if self._detector is not threading.current_thread():
             self._detector.join()
+        if self._writer is not None:
+            self._writer.close()
+            assert self.store is not None
+            self.store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -247,8 +274,8 @@ class JobMaster:
             return None
         return self.plans.get(config)
 
-    def _start(self, config: JobConfig, parent: int | None,
-               plan: JobPlan[Any, Any, Any] | None) -> tuple[int | None, builtins.list[Outcome]]:
+    def _start(self, config: JobConfig, parent: int | None, plan: JobPlan[Any, Any, Any] | None,
+               job_id: int | None = None) -> tuple[int | None, builtins.list[Outcome]]:
         """Track a new job, then (outside the lock) let its plan choose its tasks."""
         with self._guard:
             now = self._now()
@@ -261,8 +288,9 @@ class JobMaster:
                     raise
                 return None, [self._tracker.child_start_failed(parent, type(exc).__name__,
                                                                str(exc), now)]
-            job_id = self._next_id
-            self._next_id += 1
+            if job_id is None:
+                job_id = self._next_id
+                self._next_id += 1
             steps = config.steps() if isinstance(config, WorkflowConfig) else None
             added, out = self._tracker.add_job(job_id, config, config.name, plan, now, parent,
                                                steps)
@@ -305,7 +333,7 @@ class JobMaster:
             for parent, config in out.start:
                 plan = None if isinstance(config, WorkflowConfig) else self.plans.get(config)
                 todo.extend(self._start(config, parent, plan)[1])
-            if out.finished:
+            if out.finished and self._writer is None:
                 self._wake(out.finished)
 
     def _submit(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
@@ -416,7 +444,7 @@ class JobMaster:
         with self._guard:
             return self._tracker.joined(job_id, result, error, self._now())
 
-    def _wake(self, finished: Sequence[int]) -> None:
+    def _wake(self, finished: Iterable[int]) -> None:
         waiters = self._waiters
         if not waiters:
             return
@@ -424,11 +452,56 @@ class JobMaster:
             ready = []
             for job_id in finished:
                 waiter = waiters.pop(job_id, None)
-                if waiter is not None and job_id in self._tracker:
-                    waiter.info = self._tracker.info(job_id, False)
+                if waiter is not None:
+                    if job_id in self._tracker:
+                        waiter.info = self._tracker.info(job_id, False)
                     ready.append(waiter)
         for waiter in ready:
             waiter.event.set()
+
+    # ----------------------------------------------------------------- job store
+
+    def _unwritten_job(self, job_id: int) -> bool:
+        dirty = self._tracker.dirty
+        return dirty is not None and (job_id in dirty or job_id in self._unwritten)
+
+    def _take_batch(self) -> tuple[builtins.list[JobRecord], builtins.list[int], int]:
+        """The store writer takes what changed since its last batch."""
+        tracker = self._tracker
+        with self._guard:
+            assert tracker.dirty is not None and tracker.purged is not None
+            assert tracker.created is not None
+            ids, tracker.dirty = tracker.dirty, set()
+            created, tracker.created = tracker.created, set()
+            purged, tracker.purged = tracker.purged, []
+            self._unwritten = ids
+            self._unwritten_purged = purged
+            self._unwritten_created = created
+            rows = [(job_id, tracker.row(job_id, plain)) for job_id in ids]
+            next_id = self._next_id
+        records = [record_of(job_id, row, job_id in created)
+                   for job_id, row in rows if row is not None]
+        return records, purged, next_id
+
+    def _written(self, ok: bool) -> None:
+        """After a store write: wake the waiters of jobs now durably finished."""
+        tracker = self._tracker
+        with self._guard:
+            assert tracker.dirty is not None and tracker.purged is not None
+            ids, self._unwritten = self._unwritten, set()
+            if not ok:  # keep them for the next batch
+                tracker.dirty |= {i for i in ids if i in tracker}
+                assert tracker.created is not None
+                tracker.created |= self._unwritten_created
+                tracker.purged.extend(self._unwritten_purged)
+                return
+            done = [i for i in self._waiters
+                    if i not in tracker or (i in ids and tracker.status(i).is_finished)]
+        self._wake(done)
+
+    def _cancel_request(self, job_id: int) -> None:
+        with contextlib.suppress(JobNotFoundError):
+            self.cancel(job_id, "canceled from another process")
 
     # --------------------------------------------------------------- lost workers
 

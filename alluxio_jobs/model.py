@@ -80,6 +80,9 @@ class JobInfo:
     children: list["JobInfo"] = attrs.field(factory=list)
 
 
+attrs.resolve_types(JobInfo)  # resolve the "JobInfo" forward reference for cattrs
+
+
 @attrs.frozen(kw_only=True)
 class JobWorkerHealth:
     """What a job worker reports about itself (``fsadmin report jobservice``'s worker lines)."""
@@ -171,6 +174,15 @@ class MasterConfig:
     lost_worker_interval: float = attrs.field(
         default=1.0, validator=[v.instance_of(int, float), v.greater_than(0)]
     )
+    #: No Alluxio equivalent (Alluxio keeps no history): with a job store, how often
+    #: changes are written in one transaction; ``wait`` returns once its job is written.
+    store_flush_interval: float = attrs.field(
+        default=0.05, validator=[v.instance_of(int, float), v.greater_than(0)]
+    )
+    #: No Alluxio equivalent (Alluxio fails them): with a job store, what happens to jobs
+    #: that were unfinished when the previous master stopped: ``"fail"`` them with
+    #: ``Job master shut down during execution``, or ``"rerun"`` them under the same id.
+    on_restart: str = attrs.field(default="fail", validator=v.one_of("fail", "rerun"))
     #: No Alluxio equivalent (Alluxio never re-schedules): how many times a task may be
     #: started in all when its worker is lost, before the task fails with ``JobWorkerLost``.
     max_task_attempts: int = attrs.field(

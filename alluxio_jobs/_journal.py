@@ -1,0 +1,182 @@
+"""Connects a master to its job store: restore on open, then group commits.
+
+A writer thread wakes every ``store_flush_interval`` seconds, takes the ids of the
+jobs that changed (under the master lock, only a set swap and snapshots), writes
+them to the store in one transaction, and only then wakes the callers of
+``wait`` whose jobs finished: a job ``wait`` reports finished is durable. It also
+carries cancel requests from other processes and publishes worker health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from alluxio_jobs.errors import AlluxioJobsError, JobConfigError, StoreError
+from alluxio_jobs.model import JobInfo, Status, TaskInfo
+from alluxio_jobs.serde import from_dict, to_dict
+from alluxio_jobs.stores.base import JobRecord, JobStore
+
+if TYPE_CHECKING:
+    from alluxio_jobs._tracker import JobTracker
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_TYPE = "JobMasterShutdown"
+SHUTDOWN_MESSAGE = "Job master shut down during execution"
+
+
+class StoredDescription:
+    """Stands in for the config of a job read back from a store."""
+
+    __slots__ = ("_description",)
+
+    def __init__(self, description: str) -> None:
+        self._description = description
+
+    def describe(self) -> str:
+        return self._description
+
+
+def restore(tracker: JobTracker, store: JobStore, on_restart: str,
+            ) -> tuple[int, list[tuple[int, Any]]]:
+    """Load the store into ``tracker``.
+
+    Jobs that were unfinished when the previous master stopped are failed with
+    ``Job master shut down during execution`` (``on_restart="fail"``), or, with
+    ``"rerun"``, dropped with their children and returned as (job id, config) to run
+    again under the same id. Returns (next job id, jobs to re-run).
+    """
+    stored = store.load()
+    records = {r.job_id: r for r in stored.records}
+    unfinished_roots = {_root(records, r.job_id) for r in stored.records
+                        if not r.status.is_finished}
+    rerun: list[tuple[int, Any]] = []
+    dropped: list[int] = []
+    if on_restart == "rerun":
+        for root in sorted(unfinished_roots):
+            try:
+                config = from_dict(records[root].config)
+            except (AlluxioJobsError, ValueError):
+                logger.warning("job %s cannot be re-run: its config type is unknown; "
+                               "failing it", root)
+                continue
+            rerun.append((root, config))
+        rerun_ids = {job_id for job_id, _ in rerun}
+        dropped = [r.job_id for r in stored.records
+                   if _root(records, r.job_id) in rerun_ids]
+    dropped_set = set(dropped)
+    changed = []
+    for record in stored.records:
+        if record.job_id in dropped_set:
+            continue
+        info = from_dict(record.info)
+        assert isinstance(info, JobInfo)
+        if not info.status.is_finished:
+            info = _shut_down(info)
+            changed.append(record.job_id)
+        tracker.restore(info, record.parent, StoredDescription(info.description))
+    tracker.restored()
+    if tracker.dirty is not None:
+        tracker.dirty.update(changed)
+    if tracker.purged is not None:
+        tracker.purged.extend(dropped)
+    highest = max(records, default=0)
+    return max(stored.next_job_id, highest + 1), rerun
+
+
+def _root(records: dict[int, JobRecord], job_id: int) -> int:
+    parent = records[job_id].parent
+    while parent is not None and parent in records:
+        job_id, parent = parent, records[parent].parent
+    return job_id
+
+
+def _shut_down(info: JobInfo) -> JobInfo:
+    tasks = [t if t.status.is_finished else _failed_task(t) for t in info.tasks]
+    return JobInfo(job_id=info.job_id, name=info.name, description=info.description,
+                   status=Status.FAILED, error_type=SHUTDOWN_TYPE,
+                   error_message=SHUTDOWN_MESSAGE, result=info.result,
+                   last_updated=info.last_updated, tasks=tasks)
+
+
+def _failed_task(task: TaskInfo) -> TaskInfo:
+    return TaskInfo(job_id=task.job_id, task_id=task.task_id, worker_host=task.worker_host,
+                    status=Status.FAILED, error_type=SHUTDOWN_TYPE,
+                    error_message=SHUTDOWN_MESSAGE, result=task.result,
+                    description=task.description)
+
+
+def plain(value: Any) -> Any:
+    """A task result as JSON-ready data."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        return to_dict(value)
+    except Exception:  # noqa: BLE001 - a result that cannot be stored is shown as text
+        return repr(value)
+
+
+def record_of(job_id: int, row: tuple[int | None, str, Status, int, Any, dict[str, Any]],
+              new: bool) -> JobRecord:
+    """A store record; the config only for a job the store has not seen yet."""
+    parent, name, status, last_updated, config, info = row
+    config_data = None
+    if new:
+        try:
+            config_data = to_dict(config) if not isinstance(config, StoredDescription) else {}
+        except (TypeError, ValueError, JobConfigError):
+            config_data = {}
+    return JobRecord(job_id=job_id, parent=parent, name=name, status=status,
+                     last_updated=last_updated, config=config_data, info=info)
+
+
+class StoreWriter:
+    """The writer thread of one master (see the module docstring)."""
+
+    def __init__(self, store: JobStore, interval: float,
+                 take_batch: Callable[[], tuple[list[JobRecord], list[int], int]],
+                 written: Callable[[bool], None], cancel: Callable[[int], None],
+                 health: Callable[[], list[Any]]) -> None:
+        self.store = store
+        self.interval = interval
+        self._take_batch = take_batch
+        self._written = written
+        self._cancel = cancel
+        self._health = health
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alluxio-job-store-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what changed, then wake waiters; also serve cancel requests."""
+        try:
+            for job_id in self.store.take_cancel_requests():
+                self._cancel(job_id)
+        except StoreError:
+            logger.exception("could not read cancel requests from the job store")
+        upserts, deletes, next_job_id = self._take_batch()
+        ok = False
+        try:
+            if upserts or deletes:
+                self.store.write(upserts, deletes, next_job_id)
+            ok = True
+            self.store.put_worker_health(self._health())
+        except StoreError:
+            logger.exception("job store write failed; will retry")
+        finally:
+            self._written(ok)
+
+    def close(self) -> None:
+        """Stop after a last flush. Idempotent."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()

@@ -1,0 +1,264 @@
+"""A durable job store in one SQLite file (stdlib ``sqlite3``, WAL mode).
+
+The owning master writes batches from one thread; other processes (the CLI) may
+read the same file at the same time. Corrupt files, and files written by a newer
+version of this library, are refused with :class:`StoreError` and never changed.
+"""
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from alluxio_jobs.errors import StoreError
+from alluxio_jobs.model import JobServiceSummary, JobWorkerHealth, Status
+from alluxio_jobs.stores.base import RECENT_LENGTH, JobRecord, JobStore, StoredJobs, brief
+
+__all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
+
+T = TypeVar("T")
+
+#: The schema this library writes. Older stores are migrated on open.
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    # version -> SQL that brings a store from version - 1 to version
+    1: """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE jobs (
+            job_id INTEGER PRIMARY KEY,
+            parent INTEGER,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_updated INTEGER NOT NULL,
+            config TEXT,
+            info TEXT NOT NULL
+        );
+        CREATE INDEX jobs_by_parent ON jobs (parent);
+        CREATE INDEX jobs_by_status_time ON jobs (status, last_updated);
+        CREATE INDEX jobs_by_time ON jobs (last_updated, job_id);
+        CREATE TABLE workers (worker_id INTEGER PRIMARY KEY, health TEXT NOT NULL);
+        CREATE TABLE cancel_requests (job_id INTEGER PRIMARY KEY);
+    """,
+}
+
+_COLUMNS = "job_id, parent, name, status, last_updated, config, info"
+
+
+class SQLiteJobStore(JobStore):
+    """Job history in the SQLite file at ``path`` (created if missing, unless ``create``
+    is false, as for a reader that must find an existing store).
+
+    :raises StoreError: the file is not a job store, is corrupt, or has a newer schema
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._closed = False
+        if not create and not os.path.exists(self.path):
+            raise StoreError(f"no job store at {self.path}")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,
+                                       isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open job store {self.path}: {exc}") from exc
+        try:
+            self._prepare()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # ---------------------------------------------------------------- schema
+
+    def _prepare(self) -> None:
+        with self._translate("open"):
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise StoreError(f"{self.path} is not an alluxio_jobs job store "
+                                 f"(it has tables {sorted(tables)})")
+            version = 0
+            if tables:
+                row = self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has job store schema version {version}, newer than the "
+                    f"version {SCHEMA_VERSION} this alluxio_jobs understands; upgrade "
+                    "alluxio_jobs to use it")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                with self._transaction():
+                    for statement in _MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                        (str(target),))
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"job store {self.path}: {action} failed: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _run(self, action: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock, self._translate(action):
+            if self._closed:
+                raise StoreError(f"job store {self.path} is closed")
+            return fn(self._db)
+
+    # --------------------------------------------------------------- writing
+
+    def load(self) -> StoredJobs:
+        def load(db: sqlite3.Connection) -> StoredJobs:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY job_id").fetchall()
+            row = db.execute("SELECT value FROM meta WHERE key = 'next_job_id'").fetchone()
+            return StoredJobs(records=[_record(r) for r in rows],
+                              next_job_id=int(row[0]) if row else 0)
+
+        return self._run("load", load)
+
+    def write(self, upserts: Sequence[JobRecord], deletes: Iterable[int],
+              next_job_id: int) -> None:
+        dumps = json.dumps
+        rows = [(r.job_id, r.parent, r.name, r.status.value, r.last_updated,
+                 None if r.config is None else dumps(r.config), dumps(r.info))
+                for r in upserts]
+        gone = [(job_id,) for job_id in deletes]
+
+        def write(db: sqlite3.Connection) -> None:
+            with self._transaction():
+                if rows:
+                    db.executemany(
+                        f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(job_id) DO UPDATE SET parent = excluded.parent, "
+                        "name = excluded.name, status = excluded.status, "
+                        "last_updated = excluded.last_updated, info = excluded.info, "
+                        "config = coalesce(excluded.config, jobs.config)", rows)
+                if gone:
+                    db.executemany("DELETE FROM jobs WHERE job_id = ?", gone)
+                    db.executemany("DELETE FROM cancel_requests WHERE job_id = ?", gone)
+                db.execute("INSERT INTO meta VALUES ('next_job_id', ?) ON CONFLICT(key) "
+                           "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                           (next_job_id,))
+
+        self._run("write", write)
+
+    # --------------------------------------------------------------- reading
+
+    def get(self, job_id: int) -> JobRecord | None:
+        row = self._run("read", lambda db: db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone())
+        return None if row is None else _record(row)
+
+    def records(self, statuses: Iterable[Status] | None = None, name: str | None = None,
+                parent: int | None = None) -> list[JobRecord]:
+        where: list[str] = []
+        params: list[object] = []
+        if statuses is not None:
+            wanted = [Status(s).value for s in statuses]
+            if not wanted:
+                return []
+            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if parent is not None:
+            where.append("parent = ?")
+            params.append(parent)
+        sql = f"SELECT {_COLUMNS} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._run("read", lambda db: db.execute(sql + " ORDER BY job_id",
+                                                        params).fetchall())
+        return [_record(r) for r in rows]
+
+    def summary(self) -> JobServiceSummary:
+        def query(db: sqlite3.Connection) -> JobServiceSummary:
+            counts = dict.fromkeys(Status, 0)
+            for status, count in db.execute("SELECT status, count(*) FROM jobs GROUP BY status"):
+                counts[Status(status)] = count
+            select = f"SELECT {_COLUMNS} FROM jobs"
+            limit = f" LIMIT {RECENT_LENGTH}"
+            recent = db.execute(select + " ORDER BY last_updated DESC, job_id" + limit)
+            failed = db.execute(select + " WHERE status = 'FAILED' "
+                                "ORDER BY last_updated DESC, job_id" + limit)
+            running = db.execute(select + " WHERE status = 'RUNNING' "
+                                 "ORDER BY last_updated, job_id DESC" + limit)
+            return JobServiceSummary(
+                status_counts=counts,
+                recent_activities=[brief(_record(r)) for r in recent.fetchall()],
+                recent_failures=[brief(_record(r)) for r in failed.fetchall()],
+                longest_running=[brief(_record(r)) for r in running.fetchall()],
+            )
+
+        return self._run("read", query)
+
+    # ------------------------------------------------------ workers, cancels
+
+    def put_worker_health(self, health: Sequence[JobWorkerHealth]) -> None:
+        from alluxio_jobs.serde import to_dict
+
+        rows = [(h.worker_id, json.dumps(to_dict(h))) for h in health]
+
+        def put(db: sqlite3.Connection) -> None:
+            with self._transaction():
+                db.execute("DELETE FROM workers")
+                db.executemany("INSERT INTO workers VALUES (?, ?)", rows)
+
+        self._run("write", put)
+
+    def worker_health(self) -> list[JobWorkerHealth]:
+        from alluxio_jobs.serde import from_dict
+
+        rows = self._run("read", lambda db: db.execute(
+            "SELECT health FROM workers ORDER BY worker_id").fetchall())
+        return [from_dict(json.loads(r[0])) for r in rows]
+
+    def request_cancel(self, job_id: int) -> None:
+        self._run("write", lambda db: db.execute(
+            "INSERT OR IGNORE INTO cancel_requests VALUES (?)", (job_id,)))
+
+    def take_cancel_requests(self) -> list[int]:
+        def take(db: sqlite3.Connection) -> list[int]:
+            with self._transaction():
+                ids = [r[0] for r in db.execute("SELECT job_id FROM cancel_requests")]
+                db.execute("DELETE FROM cancel_requests")
+            return ids
+
+        return self._run("write", take)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._db.close()
+
+
+def _record(row: tuple[Any, ...]) -> JobRecord:
+    job_id, parent, name, status, last_updated, config, info = row
+    return JobRecord(job_id=job_id, parent=parent, name=name, status=Status(status),
+                     last_updated=last_updated, config=json.loads(config or "{}"),
+                     info=json.loads(info))
