@@ -469,7 +469,8 @@ class JobMaster:
         """The store writer takes what changed since its last batch."""
         tracker = self._tracker
         with self._guard:
-            assert tracker.dirty is not None and tracker.purged is not None
+            assert tracker.dirty is not None
+            assert tracker.purged is not None
             assert tracker.created is not None
             ids, tracker.dirty = tracker.dirty, set()
             created, tracker.created = tracker.created, set()
@@ -487,7 +488,8 @@ class JobMaster:
         """After a store write: wake the waiters of jobs now durably finished."""
         tracker = self._tracker
         with self._guard:
-            assert tracker.dirty is not None and tracker.purged is not None
+            assert tracker.dirty is not None
+            assert tracker.purged is not None
             ids, self._unwritten = self._unwritten, set()
             if not ok:  # keep them for the next batch
                 tracker.dirty |= {i for i in ids if i in tracker}

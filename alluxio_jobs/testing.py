@@ -4,8 +4,8 @@
   plain ``handler(worker_id, request) -> TaskResult`` function or the real plans.
 * :class:`FaultyTransport` wraps any transport and injects faults chosen by a policy
   function: lose a worker, fail, drop, delay or hold a task, reject a submission.
-* :func:`check_transport` checks that a transport keeps the
-  :class:`~alluxio_jobs.transports.WorkerTransport` contract.
+* :func:`check_transport` and :func:`check_job_store` check that a transport or a
+  job store keeps its contract.
 * :class:`ManualClock` makes times and retention deterministic.
 """
 
@@ -27,6 +27,7 @@ from alluxio_jobs.errors import (
 )
 from alluxio_jobs.model import JobWorkerHealth, Status, TaskRequest, TaskResult, WorkerInfo
 from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, RunTaskContext, SelectContext
+from alluxio_jobs.stores.base import JobStore
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.worker import error_type_of, run_task
 
@@ -44,6 +45,7 @@ __all__ = [
     "MockTransport",
     "RaiseConfig",
     "RejectSubmit",
+    "check_job_store",
     "check_transport",
     "conformance_plans",
 ]
@@ -493,3 +495,57 @@ def _check_concurrent_submits(transport: WorkerTransport, workers: Sequence[Work
         assert len(resolved) == len(expected), "every future must resolve"
         assert all(n == 1 for n in resolved.values()), "every future must resolve exactly once"
 
+
+
+def check_job_store(make_store: Callable[[], JobStore]) -> None:
+    """Check that a job store keeps the JobStore contract; AssertionError if not.
+
+    ``make_store`` returns a new, empty store.
+    """
+    from alluxio_jobs.stores.base import JobRecord
+
+    def record(job_id: int, status: Status, when: int, parent: int | None = None,
+               name: str = "Echo", config: dict[str, Any] | None = None) -> JobRecord:
+        info = {"type": "JobInfo", "job_id": job_id, "name": name, "description": "d",
+                "status": status.value, "error_type": "", "error_message": "",
+                "result": "", "last_updated": when, "tasks": [], "children": []}
+        return JobRecord(job_id=job_id, parent=parent, name=name, status=status,
+                         last_updated=when, config=config, info=info)
+
+    store = make_store()
+    try:
+        empty = store.load()
+        assert empty.records == [], "a new store must be empty"
+        store.write([record(1, Status.RUNNING, 10, config={"type": "Echo", "value": 1}),
+                     record(2, Status.FAILED, 30, name="Other", config={"type": "Echo"}),
+                     record(3, Status.COMPLETED, 20, parent=1, config={"type": "NoOp"})],
+                    [], next_job_id=4)
+        loaded = store.load()
+        assert [r.job_id for r in loaded.records] == [1, 2, 3], "load() must list every job"
+        assert loaded.next_job_id == 4, "load() must return the next job id"
+        store.write([record(1, Status.COMPLETED, 40)], [], next_job_id=2)
+        first = store.get(1)
+        assert first is not None, "write() must keep the job"
+        assert first.status is Status.COMPLETED, "write() must update"
+        assert first.config == {"type": "Echo", "value": 1}, "config=None keeps the config"
+        assert store.load().next_job_id == 4, "the next job id never goes back"
+        assert [r.job_id for r in store.records(statuses=[Status.COMPLETED])] == [1, 3]
+        assert [r.job_id for r in store.records(name="Other")] == [2]
+        assert [r.job_id for r in store.records(parent=1)] == [3]
+        summary = store.summary()
+        assert summary.status_counts[Status.COMPLETED] == 2, summary
+        assert [i.job_id for i in summary.recent_activities] == [1, 2, 3], summary
+        assert [i.job_id for i in summary.recent_failures] == [2], summary
+        store.write([], [3], next_job_id=4)
+        assert store.get(3) is None, "write() must delete"
+        store.request_cancel(1)
+        store.request_cancel(2)
+        assert sorted(store.take_cancel_requests()) == [1, 2], "cancel requests are kept"
+        assert store.take_cancel_requests() == [], "cancel requests are taken once"
+        health = [JobWorkerHealth(worker_id=1, host="b", load_average=[0.5, 1.0, 1.5]),
+                  JobWorkerHealth(worker_id=0, host="a")]
+        store.put_worker_health(health)
+        assert [h.host for h in store.worker_health()] == ["a", "b"], "health by worker id"
+    finally:
+        store.close()
+    store.close()  # idempotent

@@ -1,9 +1,9 @@
 """A job store in memory: for tests, and for restarting a master within one process."""
 
 import threading
+from collections.abc import Iterable, Sequence
 
 import attrs
-from collections.abc import Iterable, Sequence
 
 from alluxio_jobs.model import JobServiceSummary, JobWorkerHealth, Status
 from alluxio_jobs.stores.base import JobRecord, JobStore, StoredJobs, summary_of

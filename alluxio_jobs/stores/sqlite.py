@@ -159,7 +159,8 @@ class SQLiteJobStore(JobStore):
                     db.executemany("DELETE FROM jobs WHERE job_id = ?", gone)
                     db.executemany("DELETE FROM cancel_requests WHERE job_id = ?", gone)
                 db.execute("INSERT INTO meta VALUES ('next_job_id', ?) ON CONFLICT(key) "
-                           "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                           "DO UPDATE SET value = max(CAST(value AS INTEGER), "
+                           "CAST(excluded.value AS INTEGER))",
                            (next_job_id,))
 
         self._run("write", write)
