@@ -439,6 +439,12 @@ class JobTracker:
             raise JobNotFoundError(job_id)
         return job.status
 
+    def cancel_requested(self, job_id: int) -> bool:
+        """Whether the job was asked to stop (safe to read without the master lock: a
+        single attribute read, checked again by the master after each submit)."""
+        job = self._jobs.get(job_id)
+        return job is None or job.cancel_requested or job.status.is_finished
+
     def plan_of(self, job_id: int) -> Any:
         return self._jobs[job_id].plan
 

@@ -1,5 +1,6 @@
 """attrs validators that raise :class:`~alluxio_jobs.errors.JobConfigError` naming the field."""
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ def at_least(minimum: float) -> Validator:
     """Reject a number below ``minimum``."""
 
     def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value < minimum:
+        if not value >= minimum:  # also rejects NaN
             raise JobConfigError(attribute.name, value, f"must be >= {minimum}")
 
     return check
@@ -45,7 +46,7 @@ def at_most(maximum: float) -> Validator:
     """Reject a number above ``maximum``."""
 
     def check(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value > maximum:
+        if not value <= maximum:  # also rejects NaN
             raise JobConfigError(attribute.name, value, f"must be <= {maximum}")
 
     return check
@@ -65,3 +66,9 @@ def one_of(*choices: object) -> Validator:
             raise JobConfigError(attribute.name, value, f"must be one of {list(choices)}")
 
     return check
+
+
+def finite(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    """Reject infinity and NaN."""
+    if not math.isfinite(value):
+        raise JobConfigError(attribute.name, value, "must be a finite number")

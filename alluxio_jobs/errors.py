@@ -49,7 +49,7 @@ __all__ = [
 class AlluxioJobsError(Exception):
     """Base of every error raised by ``alluxio_jobs``."""
 
-    _fields: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ("message",)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -354,6 +354,8 @@ class JobMaster:
                 if plan.has_task_hook else None)
         future.add_done_callback(
             functools.partial(self._task_done, job_id, task_id, attempt, worker, hook))
+        if self._tracker.cancel_requested(job_id):  # a cancel that ran before submit
+            self.transport.cancel(worker.worker_id, job_id, task_id, "job canceled")
         return None
 
     def _task_running(self, job_id: int, task_id: int, attempt: int) -> None:
@@ -518,7 +520,8 @@ class JobMaster:
             except Exception:
                 logger.exception("could not read worker health")
                 continue
-            now = self._now()
+            with self._guard:
+                now = self._now()
             for h in health:
                 silent = now - h.last_updated > timeout_ms
                 if not silent:
@@ -545,6 +548,9 @@ def _statuses(statuses: Iterable[Status | str] | None) -> frozenset[Status] | No
     if isinstance(statuses, str | Status):
         statuses = [statuses]
     wanted = set()
+    statuses = list(statuses)
+    if not statuses:  # as Alluxio: an empty status list does not filter
+        return None
     for s in statuses:
         try:
             wanted.add(Status(s))

@@ -162,22 +162,22 @@ class MasterConfig:
     #: ``alluxio.job.master.finished.job.retention.time``: minimum age of a finished job
     #: before it may be purged to make room.
     finished_job_retention: float = attrs.field(
-        default=60.0, validator=[v.instance_of(int, float), v.at_least(0)]
+        default=60.0, validator=[v.instance_of(int, float), v.finite, v.at_least(0)]
     )
     #: ``alluxio.job.master.finished.job.purge.count``: most jobs purged at once (<= 0: all).
     finished_job_purge_count: int = attrs.field(default=-1, validator=v.instance_of(int))
     #: ``alluxio.job.master.worker.timeout``: a worker silent this long is lost.
     worker_timeout: float = attrs.field(
-        default=60.0, validator=[v.instance_of(int, float), v.greater_than(0)]
+        default=60.0, validator=[v.instance_of(int, float), v.finite, v.greater_than(0)]
     )
     #: ``alluxio.job.master.lost.worker.interval``: how often lost workers are looked for.
     lost_worker_interval: float = attrs.field(
-        default=1.0, validator=[v.instance_of(int, float), v.greater_than(0)]
+        default=1.0, validator=[v.instance_of(int, float), v.finite, v.greater_than(0)]
     )
     #: No Alluxio equivalent (Alluxio keeps no history): with a job store, how often
     #: changes are written in one transaction; ``wait`` returns once its job is written.
     store_flush_interval: float = attrs.field(
-        default=0.05, validator=[v.instance_of(int, float), v.greater_than(0)]
+        default=0.05, validator=[v.instance_of(int, float), v.finite, v.greater_than(0)]
     )
     #: No Alluxio equivalent (Alluxio fails them): with a job store, what happens to jobs
     #: that were unfinished when the previous master stopped: ``"fail"`` them with

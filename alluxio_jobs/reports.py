@@ -5,17 +5,28 @@ Each function returns attrs records (``serde.to_dict`` turns them into dicts);
 """
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 
 from alluxio_jobs.model import JobInfo, JobServiceSummary, JobWorkerHealth, Status
 from alluxio_jobs.serde import register_record
 
-if TYPE_CHECKING:  # the reports use the master's public API only
-    from alluxio_jobs.master import JobMaster
+__all__ = ["JobServiceReport", "JobSource", "job_ls", "job_stat", "jobservice_report"]
 
-__all__ = ["JobServiceReport", "job_ls", "job_stat", "jobservice_report"]
+
+class JobSource(Protocol):
+    """What the reports read: a :class:`~alluxio_jobs.JobMaster`, or a
+    :class:`~alluxio_jobs.stores.StoreView` over a store another process writes."""
+
+    def list_info(self, statuses: Iterable[Status | str] | None = None,
+                  name: str | None = None) -> list[JobInfo]: ...
+
+    def get_status(self, job_id: int, verbose: bool = False) -> JobInfo: ...
+
+    def summary(self) -> JobServiceSummary: ...
+
+    def worker_health(self) -> list[JobWorkerHealth]: ...
 
 
 @register_record
@@ -27,17 +38,17 @@ class JobServiceReport:
     summary: JobServiceSummary
 
 
-def job_ls(master: "JobMaster", statuses: Iterable[Status | str] | None = None,
+def job_ls(master: JobSource, statuses: Iterable[Status | str] | None = None,
            name: str | None = None) -> list[JobInfo]:
     """``job ls``: every tracked job (id, name, status) in ascending id order."""
     return master.list_info(statuses, name)
 
 
-def job_stat(master: "JobMaster", job_id: int, verbose: bool = False) -> JobInfo:
+def job_stat(master: JobSource, job_id: int, verbose: bool = False) -> JobInfo:
     """``job stat [-v]``: one job, with its tasks or child jobs when ``verbose``."""
     return master.get_status(job_id, verbose)
 
 
-def jobservice_report(master: "JobMaster") -> JobServiceReport:
+def jobservice_report(master: JobSource) -> JobServiceReport:
     """``fsadmin report jobservice``: worker health and the job-service summary."""
     return JobServiceReport(workers=master.worker_health(), summary=master.summary())

@@ -7,11 +7,15 @@ is tagged ``"module:QualName"``. A record's tag is its class name.
 """
 
 import importlib
-from typing import Any, TypeVar
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar, get_origin
 
 import attrs
 import cattrs
-from cattrs.errors import BaseValidationError
+from cattrs.cols import list_structure_factory
+from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn
 
 from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.model import (
@@ -19,6 +23,7 @@ from alluxio_jobs.model import (
     JobServiceSummary,
     JobWorkerHealth,
     MasterConfig,
+    Status,
     TaskInfo,
     TaskRequest,
     TaskResult,
@@ -86,6 +91,7 @@ def _unstructure_config(config: JobConfig) -> dict[str, Any]:
 
 
 def _structure_config(data: Any, _cls: type) -> JobConfig:
+    """Top level: errors become JobConfigError naming the field."""
     if isinstance(data, JobConfig):
         return data
     if not isinstance(data, dict):
@@ -95,25 +101,69 @@ def _structure_config(data: Any, _cls: type) -> JobConfig:
     return _structure_attrs(body, cls)
 
 
+def _structure_nested_config(data: Any, _cls: type) -> JobConfig:
+    """Inside another record: raw errors, so the outer error carries the whole path."""
+    if isinstance(data, JobConfig):
+        return data
+    if not isinstance(data, dict):
+        raise TypeError(f"must be a mapping with a 'type' key, got {data!r}")
+    body = dict(data)
+    cls = _config_class(body.pop(TYPE_KEY, None))
+    config: JobConfig = _config_hook(cls)(body, cls)
+    return config
+
+
+def _config_hook(cls: type) -> Callable[[Any, Any], Any]:
+    hook = _config_hooks.get(cls)
+    if hook is None:
+        hook = _config_hooks[cls] = make_dict_structure_fn(
+            cls, converter, _cattrs_forbid_extra_keys=True)
+    return hook
+
+
+_config_hooks: dict[type, Callable[[Any, Any], Any]] = {}
+
+
 def _structure_attrs(body: dict[str, Any], cls: type[T]) -> T:
+    """Build ``cls`` from ``body`` strictly: no coercion, no unknown keys; errors name
+    the field (its path, for nested configs) and the value."""
     try:
-        return converter.structure_attrs_fromdict(body, cls)
+        if isinstance(cls, type) and issubclass(cls, JobConfig):
+            result: T = _config_hook(cls)(body, cls)
+            return result
+        return converter.structure(body, cls)
     except JobConfigError:
         raise
     except BaseValidationError as exc:
-        raise _config_error(exc) from exc
+        raise _config_error(exc, body) from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise JobConfigError(cls.__name__, body, str(exc)) from exc
 
 
-def _config_error(exc: BaseValidationError) -> JobConfigError:
-    """The first leaf error of a cattrs validation error, as a JobConfigError with its path."""
+def _config_error(exc: BaseValidationError, body: dict[str, Any]) -> JobConfigError:
+    """The first leaf error of a cattrs validation error, as a JobConfigError naming the
+    field's path and its value."""
     for leaf in _leaves(exc):
         if isinstance(leaf, JobConfigError):
             return leaf
+        if isinstance(leaf, ForbiddenExtraKeysError):
+            extra = sorted(leaf.extra_fields)
+            return JobConfigError(", ".join(extra), body.get(extra[0]), "unknown field")
     messages = cattrs.transform_error(exc)
     reason, _, path = (messages[0] if messages else str(exc)).partition(" @ ")
-    return JobConfigError(path.removeprefix("$.") or "config", None, reason)
+    field = path.removeprefix("$.").removeprefix("$") or "config"
+    return JobConfigError(field, _value_at(body, field), reason)
+
+
+def _value_at(data: Any, path: str) -> Any:
+    for part in re.findall(r"[^.\[\]]+", path):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -125,19 +175,70 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def _strict(kind: type) -> Callable[[Any, Any], Any]:
+    """A structure hook that accepts only ``kind`` (ints for floats; never bools for
+    numbers) instead of coercing, so ``"5"`` or ``1.5`` for an int field is an error."""
+
+    def structure(value: Any, _type: Any) -> Any:
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise TypeError(f"must be {kind.__name__}, got {value!r}")
+        return value
+
+    return structure
+
+
+for _kind in (int, float, str, bool):
+    converter.register_structure_hook(_kind, _strict(_kind))
+
+
+def _strict_list(type_: Any, conv: cattrs.Converter) -> Any:
+    """Lists must be lists (a string is not a list of characters)."""
+    items = list_structure_factory(type_, conv)
+
+    def structure(value: Any, target: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"must be a list, got {value!r}")
+        return items(value, target)
+
+    return structure
+
+
+def _is_list(type_: Any) -> bool:
+    return get_origin(type_) is list
+
+
+converter.register_structure_hook_factory(_is_list, _strict_list)
+
 converter.register_unstructure_hook_func(
     lambda cls: isinstance(cls, type) and issubclass(cls, JobConfig), _unstructure_config
 )
 converter.register_structure_hook_func(
-    lambda cls: isinstance(cls, type) and issubclass(cls, JobConfig), _structure_config
+    lambda cls: isinstance(cls, type) and issubclass(cls, JobConfig), _structure_nested_config
 )
+converter.register_structure_hook(Status, lambda value, _type: Status(value))
 
 
 def _structure_request(data: Any, _cls: type) -> TaskRequest:
-    body = dict(data)
-    body.pop(TYPE_KEY, None)
-    body["config"] = _structure_config(body.get("config"), JobConfig)
-    return TaskRequest(**body)
+    body = {k: v for k, v in data.items() if k != TYPE_KEY}
+    config = _structure_config(body.pop("config", None), JobConfig)
+    request = _structure_attrs({**body, "config": None}, _RawTaskRequest)
+    return TaskRequest(job_id=request.job_id, task_id=request.task_id,
+                       attempt=request.attempt, config=config, args=request.args)
+
+
+@attrs.frozen(kw_only=True)
+class _RawTaskRequest:
+    job_id: int
+    task_id: int
+    attempt: int
+    config: Any
+    args: Any
 
 
 converter.register_structure_hook(TaskRequest, _structure_request)

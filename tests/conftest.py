@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-from tests.scripted import BadSelectConfig, BadSelectPlan, ScriptConfig, ScriptPlan
 
 from alluxio_jobs import JobMaster, LocalTransport, MasterConfig, PlanRegistry
 from alluxio_jobs.testing import ManualClock, MockTransport, conformance_plans
+from tests.scripted import BadSelectConfig, BadSelectPlan, ScriptConfig, ScriptPlan
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=50,

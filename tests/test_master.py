@@ -4,7 +4,6 @@ import threading
 import uuid
 
 import pytest
-from tests.scripted import BadSelectConfig, ScriptConfig, gate, started
 
 from alluxio_jobs import (
     ClosedError,
@@ -30,6 +29,7 @@ from alluxio_jobs.testing import (
     MockTransport,
     conformance_plans,
 )
+from tests.scripted import BadSelectConfig, ScriptConfig, gate, started
 
 WAIT = 60.0
 

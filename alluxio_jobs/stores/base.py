@@ -1,6 +1,7 @@
 """The job-history extension point: where a master keeps the jobs it tracks."""
 
 import abc
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
@@ -8,7 +9,7 @@ import attrs
 
 from alluxio_jobs.model import JobInfo, JobServiceSummary, JobWorkerHealth, Status
 
-__all__ = ["JobRecord", "JobStore", "StoredJobs"]
+__all__ = ["JobRecord", "JobStore", "StoreView", "StoredJobs"]
 
 RECENT_LENGTH = 10
 
@@ -123,3 +124,50 @@ def summary_of(records: Sequence[JobRecord]) -> JobServiceSummary:
         recent_failures=[brief(r) for r in failed[:RECENT_LENGTH]],
         longest_running=[brief(r) for r in running[:RECENT_LENGTH]],
     )
+
+
+class StoreView:
+    """Reads a store with the master's query methods, so the inspection reports
+    (:mod:`alluxio_jobs.reports`) work on a store written by a master in another
+    process (the CLI's ``--store``)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def list(self, statuses: Iterable[Status | str] | None = None,
+             name: str | None = None) -> "builtins.list[int]":
+        return [r.job_id for r in self.store.records(_statuses(statuses), name)]
+
+    def list_info(self, statuses: Iterable[Status | str] | None = None,
+                  name: str | None = None) -> "builtins.list[JobInfo]":
+        return [brief(r) for r in self.store.records(_statuses(statuses), name)]
+
+    def get_status(self, job_id: int, verbose: bool = False) -> JobInfo:
+        """:raises JobNotFoundError: no such job in the store"""
+        from alluxio_jobs.errors import JobNotFoundError
+
+        record = self.store.get(job_id)
+        if record is None:
+            raise JobNotFoundError(job_id)
+        return self._info(record, verbose)
+
+    def _info(self, record: JobRecord, verbose: bool) -> JobInfo:
+        from alluxio_jobs.serde import from_dict
+
+        info: JobInfo = from_dict(record.info)
+        children = [self._info(r, verbose) for r in self.store.records(parent=record.job_id)]
+        return attrs.evolve(info, tasks=info.tasks if verbose else [], children=children)
+
+    def summary(self) -> JobServiceSummary:
+        return self.store.summary()
+
+    def worker_health(self) -> "builtins.list[JobWorkerHealth]":
+        return self.store.worker_health()
+
+
+def _statuses(statuses: Iterable[Status | str] | None) -> list[Status] | None:
+    if statuses is None:
+        return None
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    return [Status(s) for s in statuses] or None  # as Alluxio: empty means no filter
