@@ -128,6 +128,9 @@ class JobMaster:
         self._next_id = int(clock() * 1000) + 10_000  # Alluxio's JobIdGenerator
         self._waiters: dict[int, _Waiter] = {}
         self._lost_workers: set[int] = set()
+        # worker id -> (its last reported heartbeat, the master's time when that changed):
+        # silence is measured on the master's clock, whatever clock the workers use
+        self._heard: dict[int, tuple[int, int]] = {}
         self._closed = False
         self._stop = threading.Event()
         self.store = store
@@ -343,13 +346,12 @@ class JobMaster:
         on_running = functools.partial(self._task_running, job_id, task_id, attempt)
         try:
             future = self.transport.submit(worker.worker_id, request, on_running)
-        except ClosedError as exc:
-            with self._guard:
-                return self._tracker.task_done(job_id, task_id, attempt,
-                                               TaskResult.failed("ClosedError", str(exc)),
-                                               self._now())
         except (TransportError, LookupError):
             return self._lost(job_id, task_id, attempt, worker)
+        except Exception as exc:  # noqa: BLE001 - e.g. ClosedError: the task fails
+            failed = TaskResult.failed(error_type_of(exc), str(exc))
+            with self._guard:
+                return self._tracker.task_done(job_id, task_id, attempt, failed, self._now())
         hook = (functools.partial(plan.on_task_completed, config, args, worker=worker)
                 if plan.has_task_hook else None)
         future.add_done_callback(
@@ -510,25 +512,37 @@ class JobMaster:
     # --------------------------------------------------------------- lost workers
 
     def _detect_lost_workers(self) -> None:
-        """Alluxio's LostWorkerDetectionHeartbeatExecutor: fail or move the tasks of
-        workers not heard from for ``worker_timeout`` seconds."""
-        interval = self.config.lost_worker_interval
-        timeout_ms = int(self.config.worker_timeout * 1000)
-        while not self._stop.wait(interval):
+        """Alluxio's LostWorkerDetectionHeartbeatExecutor, every ``lost_worker_interval``."""
+        while not self._stop.wait(self.config.lost_worker_interval):
             try:
-                health = self.transport.worker_health()
+                self.check_lost_workers()
             except Exception:
-                logger.exception("could not read worker health")
-                continue
-            with self._guard:
-                now = self._now()
+                logger.exception("lost-worker check failed")
+
+    def check_lost_workers(self) -> builtins.list[WorkerInfo]:
+        """Declare lost every worker whose heartbeat has not changed for ``worker_timeout``
+        seconds of the master's clock, and fail or move its tasks; returns them.
+
+        Runs by itself every ``lost_worker_interval``; tests may call it directly.
+        """
+        health = self.transport.worker_health()
+        timeout_ms = int(self.config.worker_timeout * 1000)
+        lost = []
+        with self._guard:
+            now = self._now()
+            heard = self._heard
             for h in health:
-                silent = now - h.last_updated > timeout_ms
-                if not silent:
+                last = heard.get(h.worker_id)
+                if last is None or last[0] != h.last_updated:
+                    heard[h.worker_id] = last = (h.last_updated, now)
+                if now - last[1] <= timeout_ms:
                     self._lost_workers.discard(h.worker_id)
                 elif h.worker_id not in self._lost_workers:
                     self._lost_workers.add(h.worker_id)
-                    self.fail_worker(WorkerInfo(worker_id=h.worker_id, host=h.host))
+                    lost.append(WorkerInfo(worker_id=h.worker_id, host=h.host))
+        for worker in lost:
+            self.fail_worker(worker)
+        return lost
 
     def fail_worker(self, worker: WorkerInfo) -> None:
         """Treat ``worker`` as lost now: each of its unfinished tasks is re-scheduled on

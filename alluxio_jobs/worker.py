@@ -18,7 +18,7 @@ from alluxio_jobs.errors import ClosedError, JobConfigError, WorkerLostError
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
 from alluxio_jobs.plans.base import CancelSignal, PlanRegistry, RunTaskContext
 
-__all__ = ["MAX_TASK_POOL_SIZE", "JobWorker", "error_type_of", "run_task"]
+__all__ = ["MAX_TASK_POOL_SIZE", "JobWorker", "check_pool_size", "error_type_of", "run_task"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class JobWorker:
         resources: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        _check_pool_size(pool_size)
+        check_pool_size(pool_size)
         self.info = info
         self.plans = plans or PlanRegistry.default()
         self.resources: Mapping[str, Any] = resources or {}
@@ -198,7 +198,7 @@ class JobWorker:
 
     def set_pool_size(self, size: int) -> None:
         """Resize the pool while it runs; 0 pauses it (Alluxio's ``SetTaskPoolSizeCommand``)."""
-        _check_pool_size(size)
+        check_pool_size(size)
         with self._lock:
             self._size = size
             missing = min(size, len(self._items)) - len(self._threads)
@@ -257,7 +257,8 @@ class JobWorker:
                 thread.join()
 
 
-def _check_pool_size(size: int) -> None:
+def check_pool_size(size: int) -> None:
+    """Reject a pool size outside Alluxio's range 0..10,000 (0 pauses a worker)."""
     if isinstance(size, bool) or not isinstance(size, int):
         raise JobConfigError("threadpool_size", size, "must be int")
     if not 0 <= size <= MAX_TASK_POOL_SIZE:

@@ -13,6 +13,7 @@ from alluxio_jobs import (
     JobMaster,
     JobNotFoundError,
     JobTimeoutError,
+    JobWorkerHealth,
     LocalTransport,
     MasterConfig,
     NoopConfig,
@@ -27,6 +28,7 @@ from alluxio_jobs.testing import (
     HoldConfig,
     ManualClock,
     MockTransport,
+    RejectSubmit,
     conformance_plans,
 )
 from tests.scripted import BadSelectConfig, ScriptConfig, gate, started
@@ -467,10 +469,14 @@ def test_silent_worker_is_declared_lost_after_worker_timeout(make_master, clock:
             return [frozen if h.worker_id == 0 else h for h in super().worker_health()]
 
     transport = SilentWorker0(inner, lambda w, r: Hold(release) if w == 0 else None)
-    master = make_master(MasterConfig(worker_timeout=10, lost_worker_interval=0.01),
+    master = make_master(MasterConfig(worker_timeout=10, lost_worker_interval=3600),
                          transport=transport, clock=clock)
     job_id = master.run(ScriptConfig(actions=["ok"], key=key(), placement=[0]))
-    clock.advance(11)
+    assert master.check_lost_workers() == []
+    clock.advance(9)
+    assert master.check_lost_workers() == []
+    clock.advance(2)
+    assert [w.worker_id for w in master.check_lost_workers()] == [0]
     info = master.wait(job_id, WAIT)
     assert info.status is Status.COMPLETED
     assert master.get_status(job_id, verbose=True).tasks[0].worker_host == "local-worker-1"
@@ -556,3 +562,34 @@ def test_master_is_a_context_manager():
 def test_master_config_must_be_a_master_config():
     with pytest.raises(JobConfigError, match="config"):
         JobMaster({"job_capacity": 1}, MockTransport())  # type: ignore[arg-type]
+
+
+def test_master_clock_ahead_of_the_workers_loses_no_worker(make_master, clock: ManualClock):
+    class Heartbeats(MockTransport):
+        """Workers whose heartbeats advance on their own clock, far behind the master's."""
+
+        beats = 0
+
+        def worker_health(self):
+            self.beats += 1
+            return [JobWorkerHealth(worker_id=w.worker_id, host=w.host, last_updated=self.beats)
+                    for w in self.workers()]
+
+    master = make_master(MasterConfig(worker_timeout=10, lost_worker_interval=3600),
+                         transport=Heartbeats(workers=2), clock=clock)
+    for _ in range(3):
+        clock.advance(3600)
+        assert master.check_lost_workers() == []
+    job_id = master.run(SleepConfig(time_ms=0))
+    assert len(master.get_status(job_id, verbose=True).tasks) == 2
+
+
+def test_unexpected_submit_error_fails_the_task(make_master):
+    transport = FaultyTransport(LocalTransport(num_workers=1),
+                                lambda w, r: RejectSubmit(RuntimeError("no route")))
+    master = make_master(transport=transport)
+    job_id = master.run(SleepConfig(time_ms=0))
+    info = master.wait(job_id, WAIT)
+    assert info.status is Status.FAILED
+    assert info.error_message == "Task execution failed: no route"
+    assert info.error_type == "RuntimeError"

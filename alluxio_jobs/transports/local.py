@@ -11,7 +11,7 @@ from alluxio_jobs.errors import ClosedError, JobConfigError, WorkerNotFoundError
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
 from alluxio_jobs.plans.base import PlanRegistry
 from alluxio_jobs.transports.base import WorkerTransport
-from alluxio_jobs.worker import JobWorker
+from alluxio_jobs.worker import JobWorker, check_pool_size
 
 __all__ = ["LocalTransport"]
 
@@ -38,6 +38,7 @@ class LocalTransport(WorkerTransport):
             raise JobConfigError("num_workers", num_workers, "must be int")
         if num_workers < 0:
             raise JobConfigError("num_workers", num_workers, "must be >= 0")
+        check_pool_size(threadpool_size)
         self._threadpool_size = threadpool_size
         self._host_prefix = host_prefix
         self._resources = resources
