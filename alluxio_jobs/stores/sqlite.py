@@ -37,8 +37,11 @@ _MIGRATIONS: dict[int, str] = {
             config TEXT,
             info TEXT NOT NULL
         );
-        CREATE INDEX jobs_by_parent ON jobs (parent);
-        CREATE INDEX jobs_by_status_time ON jobs (status, last_updated);
+        CREATE INDEX jobs_by_parent ON jobs (parent) WHERE parent IS NOT NULL;
+        CREATE INDEX jobs_failed_by_time ON jobs (last_updated, job_id)
+            WHERE status = 'FAILED';
+        CREATE INDEX jobs_running_by_time ON jobs (last_updated, job_id)
+            WHERE status = 'RUNNING';
         CREATE INDEX jobs_by_time ON jobs (last_updated, job_id);
         CREATE TABLE workers (worker_id INTEGER PRIMARY KEY, health TEXT NOT NULL);
         CREATE TABLE cancel_requests (job_id INTEGER PRIMARY KEY);
@@ -46,6 +49,7 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 _COLUMNS = "job_id, parent, name, status, last_updated, config, info"
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 class SQLiteJobStore(JobStore):
@@ -140,7 +144,7 @@ class SQLiteJobStore(JobStore):
 
     def write(self, upserts: Sequence[JobRecord], deletes: Iterable[int],
               next_job_id: int) -> None:
-        dumps = json.dumps
+        dumps = _ENCODER.encode
         rows = [(r.job_id, r.parent, r.name, r.status.value, r.last_updated,
                  None if r.config is None else dumps(r.config), dumps(r.info))
                 for r in upserts]
