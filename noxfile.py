@@ -35,6 +35,14 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (warnings are errors) into docs/_build."""
+    session.install("-e", ".", *_group("docs"))
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run("mkdocs", "build", "--strict", "--site-dir", "docs/_build")
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: print ratios against baselines measured in the same run."""
     session.install("-e", ".")
