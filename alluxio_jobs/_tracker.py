@@ -104,6 +104,8 @@ class JobTracker:
         self._running: OrderedDict[int, None] = OrderedDict()
         self._finished_roots: deque[tuple[int, int]] = deque()  # (finished at, root id)
         self._active: set[int] = set()  # plan jobs with unfinished tasks
+        self._in_id_order = True  # dict order is id order unless a job was re-added
+        self._last_id = 0
         #: With a job store: ids changed (and created) since the store last took them,
         #: and purged ids.
         self.dirty: set[int] | None = None
@@ -175,6 +177,9 @@ class JobTracker:
             wf.children.append(job_id)
             wf.unfinished += 1
         status = CREATED if steps is None else RUNNING
+        if job_id < self._last_id:
+            self._in_id_order = False
+        self._last_id = max(self._last_id, job_id)
         job = _Job(job_id, config, name, parent, plan, status, now)
         self._jobs[job_id] = job
         if self.dirty is not None:
@@ -464,7 +469,9 @@ class JobTracker:
         return [job.job_id for job in self._select(statuses, name)]
 
     def _select(self, statuses: frozenset[Status] | None, name: str | None) -> Iterator[_Job]:
-        for job in self._jobs.values():  # insertion order is id order
+        jobs = self._jobs
+        ordered = jobs.values() if self._in_id_order else [jobs[i] for i in sorted(jobs)]
+        for job in ordered:
             if (statuses is None or job.status in statuses) and (name is None or job.name == name):
                 yield job
 
@@ -552,6 +559,7 @@ class JobTracker:
             task.result = t.result
             job.tasks.append(task)
         self._jobs[info.job_id] = job
+        self._last_id = max(self._last_id, info.job_id)
         self._counts[info.status] += 1
 
     def restored(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Self
 from alluxio_jobs._journal import StoreWriter, plain, record_of, restore
 from alluxio_jobs._tracker import JobTracker, Outcome
 from alluxio_jobs.errors import (
+    AlluxioJobsError,
     ClosedError,
     JobConfigError,
     JobNotFoundError,
@@ -152,8 +153,11 @@ class JobMaster:
         )
         self._detector.start()
         for job_id, job_config in rerun:
-            self._follow(self._start(job_config, None, self._check_config(job_config),
-                                     job_id)[1])
+            try:
+                self._follow(self._start(job_config, None, self._check_config(job_config),
+                                         job_id)[1])
+            except AlluxioJobsError:
+                logger.exception("job %s could not be re-run after the restart", job_id)
 
     # ------------------------------------------------------------------ public API
 

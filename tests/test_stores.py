@@ -275,3 +275,23 @@ def test_sigkill_loses_no_finished_job_and_leaves_none_unfinished(tmp_path: Path
         shut_down = [i for i in infos if i.error_type == "JobMasterShutdown"]
         assert shut_down, "the job in flight was failed on restart"
         assert master.run(NoopConfig()) > max(i.job_id for i in infos)
+
+
+def test_rerun_jobs_keep_ids_in_ascending_order():
+    store = MemoryJobStore()
+    never = threading.Event()
+    first = JobMaster(transport=FaultyTransport(LocalTransport(num_workers=1),
+                                                lambda w, r: Hold(never)),
+                      store=store, plans=conformance_plans())
+    held = first.run(EchoConfig(value=1))
+    later = first.run(NoopConfig())
+    first.wait(later, WAIT)
+    _abandon(first)
+    second = JobMaster(MasterConfig(on_restart="rerun"), MockTransport(), conformance_plans(),
+                       store=store)
+    try:
+        assert second.wait(held, WAIT).status is Status.COMPLETED
+        assert second.list() == [held, later]
+        assert [i.job_id for i in second.list_info()] == [held, later]
+    finally:
+        second.close()
