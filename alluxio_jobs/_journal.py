@@ -146,15 +146,24 @@ class StoreWriter:
         self._written = written
         self._cancel = cancel
         self._health = health
-        self._stop = threading.Event()
+        self._stop = False
+        self._kick = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alluxio-job-store-writer",
                                         daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._kick.wait(self.interval)
+            self._kick.clear()
+            stop = self._stop
             self.flush()
-        self.flush()
+            if stop:
+                return
+
+    def kick(self) -> None:
+        """Flush now rather than at the next interval (someone waits for a job)."""
+        self._kick.set()
 
     def flush(self) -> None:
         """Write what changed, then wake waiters; also serve cancel requests."""
@@ -177,6 +186,7 @@ class StoreWriter:
 
     def close(self) -> None:
         """Stop after a last flush. Idempotent."""
-        self._stop.set()
+        self._stop = True
+        self._kick.set()
         if self._thread is not threading.current_thread():
             self._thread.join()

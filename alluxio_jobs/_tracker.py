@@ -519,28 +519,20 @@ class JobTracker:
                        error_message=job.error_message, result=job.result,
                        last_updated=job.last_updated, tasks=tasks, children=kids)
 
+    def refs(self, job_ids: Iterable[int]) -> list[tuple[int, Any]]:
+        """(job id, job) for the ids still tracked: read them with :func:`row` outside the
+        master lock (a job changed meanwhile is marked dirty again and rewritten)."""
+        jobs = self._jobs
+        return [(job_id, jobs[job_id]) for job_id in job_ids if job_id in jobs]
+
     def row(self, job_id: int, plain: Callable[[Any], Any]
             ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]] | None:
         """(parent, name, status, last updated, config, verbose info as plain data, without
         children) of a tracked job, for a job store; None if it is gone. ``plain`` turns
         a task result into plain data."""
         job = self._jobs.get(job_id)
-        if job is None:
-            return None
-        tasks = []
-        if job.tasks:
-            describe: Callable[[Any, Any], str] = job.plan.describe_task
-            config = job.config
-            tasks = [{"job_id": job_id, "task_id": t.task_id, "worker_host": t.worker.host,
-                      "status": t.status.value, "error_type": t.error_type,
-                      "error_message": t.error_message, "result": plain(t.result),
-                      "description": describe(config, t.args)} for t in job.tasks]
-        info = {"type": "JobInfo", "job_id": job_id, "name": job.name,
-                "description": job.config.describe(), "status": job.status.value,
-                "error_type": job.error_type, "error_message": job.error_message,
-                "result": job.result, "last_updated": job.last_updated, "tasks": tasks,
-                "children": []}
-        return job.parent, job.name, job.status, job.last_updated, job.config, info
+        return None if job is None else row(job, plain)
+
 
     def restore(self, info: JobInfo, parent: int | None, config: Any) -> None:
         """Track a finished job read back from a store (call in ascending id order, then
@@ -635,3 +627,23 @@ def _take(ids: Iterator[int], jobs: dict[int, _Job]) -> list[int]:
         if len(picked) == RECENT_LENGTH:
             boundary = when
     return picked
+
+
+def row(job: Any, plain: Callable[[Any], Any]
+        ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]]:
+    """A job's store row (see :meth:`JobTracker.row`)."""
+    job_id = job.job_id
+    tasks = []
+    if job.tasks:
+        describe: Callable[[Any, Any], str] = job.plan.describe_task
+        config = job.config
+        tasks = [{"job_id": job_id, "task_id": t.task_id, "worker_host": t.worker.host,
+                  "status": t.status.value, "error_type": t.error_type,
+                  "error_message": t.error_message, "result": plain(t.result),
+                  "description": describe(config, t.args)} for t in job.tasks]
+    info = {"type": "JobInfo", "job_id": job_id, "name": job.name,
+            "description": job.config.describe(), "status": job.status.value,
+            "error_type": job.error_type, "error_message": job.error_message,
+            "result": job.result, "last_updated": job.last_updated, "tasks": tasks,
+            "children": []}
+    return job.parent, job.name, job.status, job.last_updated, job.config, info

@@ -21,7 +21,7 @@ from concurrent.futures import CancelledError, Future
 from typing import Any, Self
 
 from alluxio_jobs._journal import StoreWriter, plain, record_of, restore
-from alluxio_jobs._tracker import JobTracker, Outcome
+from alluxio_jobs._tracker import JobTracker, Outcome, row
 from alluxio_jobs.errors import (
     AlluxioJobsError,
     ClosedError,
@@ -201,11 +201,14 @@ class JobMaster:
         :raises JobNotFoundError: unknown id
         """
         with self._guard:
-            if self._tracker.status(job_id).is_finished and not self._unwritten_job(job_id):
+            finished = self._tracker.status(job_id).is_finished
+            if finished and not self._unwritten_job(job_id):
                 return self._tracker.info(job_id, False)
             waiter = self._waiters.get(job_id)
             if waiter is None:
                 waiter = self._waiters[job_id] = _Waiter()
+        if finished and self._writer is not None:
+            self._writer.kick()  # finished but not yet durable: write it now
         if not waiter.event.wait(timeout):
             raise JobTimeoutError(job_id, timeout if timeout is not None else 0.0)
         if waiter.info is None:  # purged before anyone looked
@@ -340,8 +343,11 @@ class JobMaster:
             for parent, config in out.start:
                 plan = None if isinstance(config, WorkflowConfig) else self.plans.get(config)
                 todo.extend(self._start(config, parent, plan)[1])
-            if out.finished and self._writer is None:
-                self._wake(out.finished)
+            if out.finished:
+                if self._writer is None:
+                    self._wake(out.finished)
+                elif self._waiters:
+                    self._writer.kick()
 
     def _submit(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
                 config: Any, args: Any, plan: JobPlan[Any, Any, Any]) -> Outcome | None:
@@ -486,10 +492,9 @@ class JobMaster:
             self._unwritten = ids
             self._unwritten_purged = purged
             self._unwritten_created = created
-            rows = [(job_id, tracker.row(job_id, plain)) for job_id in ids]
+            refs = tracker.refs(ids)
             next_id = self._next_id
-        records = [record_of(job_id, row, job_id in created)
-                   for job_id, row in rows if row is not None]
+        records = [record_of(job_id, row(job, plain), job_id in created) for job_id, job in refs]
         return records, purged, next_id
 
     def _written(self, ok: bool) -> None:
