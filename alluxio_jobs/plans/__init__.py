@@ -1,4 +1,9 @@
-"""Job types: the plan extension point and the built-in configs."""
+"""Job types: the plan extension point and the built-in configs.
+
+The data job types (Load, Migrate, Persist, Evict, Replicate, SetReplica, Move,
+BatchedJob) act on a :class:`~alluxio_jobs.filesystem.FileSystem`; their plans are
+registered with :func:`~alluxio_jobs.filesystem.register_storage_plans`.
+"""
 
 from alluxio_jobs.plans.base import (
     JobConfig,
@@ -9,16 +14,26 @@ from alluxio_jobs.plans.base import (
     WorkflowConfig,
 )
 from alluxio_jobs.plans.basic import NoopConfig, SleepConfig
+from alluxio_jobs.plans.cache import EvictConfig, LoadConfig, ReplicateConfig, SetReplicaConfig
+from alluxio_jobs.plans.transfer import BatchedJobConfig, MigrateConfig, MoveConfig, PersistConfig
 from alluxio_jobs.plans.workflow import CompositeConfig
 
 __all__ = [
+    "BatchedJobConfig",
     "CompositeConfig",
+    "EvictConfig",
     "JobConfig",
     "JobPlan",
+    "LoadConfig",
+    "MigrateConfig",
+    "MoveConfig",
     "NoopConfig",
+    "PersistConfig",
     "PlanRegistry",
+    "ReplicateConfig",
     "RunTaskContext",
     "SelectContext",
+    "SetReplicaConfig",
     "SleepConfig",
     "WorkflowConfig",
 ]

@@ -1,0 +1,555 @@
+"""The client API of the embedded storage, and the wiring of storage to a job master.
+
+:class:`FileSystem` is what users call (Alluxio's ``FileSystem`` client): list, status,
+read, write with a write type, delete, rename, free, persist, set replication. It
+holds the master-side :class:`~alluxio_jobs.storage.Namespace`, the
+:class:`~alluxio_jobs.blockcache.BlockNetwork` that reaches the workers' caches, and
+the :class:`~alluxio_jobs.JobMaster` that runs the data jobs. The quickest start::
+
+    with FileSystem.local(num_workers=3, block_size=1 << 20) as fs:
+        fs.mount("/data", "file:///srv/data")
+        job_id = fs.master.run(LoadConfig(file_path="/data/part-0"))
+        fs.master.wait(job_id, timeout=60)
+        print(fs.get_status("/data/part-0").in_alluxio_percentage)
+
+To wire the parts yourself: build a ``Namespace`` and a ``LocalBlockNetwork``, make
+``fs = FileSystem(namespace, network)``, register the data plans with
+:func:`register_storage_plans` (``plans, fs``), build the transport with
+``resources=network.resources`` and the master with those plans, then
+``fs.attach(master)``.
+"""
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal, Self
+
+import fsspec  # type: ignore[import-untyped]
+
+from alluxio_jobs.blockcache import (
+    BlockNetwork,
+    CacheUsage,
+    DirectoryBlockCache,
+    LocalBlockNetwork,
+    MemoryBlockCache,
+    checksum,
+    verify_block,
+)
+from alluxio_jobs.commands import CommandTracker
+from alluxio_jobs.errors import (
+    AlluxioJobsError,
+    ClosedError,
+    JobConfigError,
+    JobFailedError,
+    ResourceExhaustedError,
+    StorageError,
+)
+from alluxio_jobs.master import JobMaster
+from alluxio_jobs.model import JobInfo, MasterConfig, Status, WorkerInfo
+from alluxio_jobs.plans.base import PlanRegistry
+from alluxio_jobs.storage import (
+    DEFAULT_BLOCK_SIZE,
+    BlockCommit,
+    FileBlockInfo,
+    FileInfo,
+    MountInfo,
+    Namespace,
+    PersistenceState,
+    WriteType,
+    check_block_size,
+    normalize_path,
+)
+from alluxio_jobs.transports.local import LocalTransport
+from alluxio_jobs.ufs import UfsWriter, read_ufs_block
+
+__all__ = ["FileSystem", "register_storage_plans", "write_type_of"]
+
+logger = logging.getLogger(__name__)
+
+
+def register_storage_plans(plans: PlanRegistry, fs: "FileSystem") -> PlanRegistry:
+    """Add the data job types (Load, Migrate, Persist, Evict, Replicate, SetReplica,
+    Move, BatchedJob) acting on ``fs`` to ``plans``; returns ``plans``."""
+    from alluxio_jobs.plans.cache import (
+        EvictConfig,
+        EvictPlan,
+        LoadConfig,
+        LoadPlan,
+        ReplicateConfig,
+        ReplicatePlan,
+        SetReplicaConfig,
+        SetReplicaPlan,
+    )
+    from alluxio_jobs.plans.transfer import (
+        BatchedJobConfig,
+        BatchedJobPlan,
+        MigrateConfig,
+        MigratePlan,
+        MoveConfig,
+        MovePlan,
+        PersistConfig,
+        PersistPlan,
+    )
+
+    load, migrate, persist = LoadPlan(fs), MigratePlan(fs), PersistPlan(fs)
+    plans.register(LoadConfig, load)
+    plans.register(MigrateConfig, migrate)
+    plans.register(PersistConfig, persist)
+    plans.register(EvictConfig, EvictPlan(fs))
+    plans.register(ReplicateConfig, ReplicatePlan(fs))
+    plans.register(SetReplicaConfig, SetReplicaPlan(fs))
+    plans.register(MoveConfig, MovePlan(fs))
+    plans.register(BatchedJobConfig,
+                   BatchedJobPlan({"Load": load, "Migrate": migrate, "Persist": persist}))
+    return plans
+
+
+class FileSystem:
+    """Client of the embedded storage. Thread-safe; a context manager.
+
+    ``write_type`` is the default for :meth:`write` (Alluxio's default is
+    ASYNC_THROUGH: cached now, persisted by a background Persist job). ``persist_backoff``
+    is the first and the largest wait, in seconds, between attempts to persist an
+    ASYNC_THROUGH file whose Persist job failed.
+    """
+
+    def __init__(self, namespace: Namespace, network: BlockNetwork,
+                 master: JobMaster | None = None, *,
+                 write_type: WriteType | str = WriteType.ASYNC_THROUGH,
+                 persist_backoff: tuple[float, float] = (1.0, 3600.0),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.namespace = namespace
+        self.network = network
+        self.write_type = _write_type(write_type)
+        self._master = master
+        self._clock = clock
+        self._owned: list[Any] = []
+        self._closed = False
+        self.commands = CommandTracker(self, clock=clock)
+        self._persister = _AsyncPersister(self, *persist_backoff)
+
+    @classmethod
+    def local(
+        cls,
+        num_workers: int = 1,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        cache_capacity: int = 1 << 30,
+        cache: Literal["directory", "memory"] = "directory",
+        cache_dir: str | os.PathLike[str] | None = None,
+        threadpool_size: int = 10,
+        master_config: MasterConfig | None = None,
+        plans: PlanRegistry | None = None,
+        write_type: WriteType | str = WriteType.ASYNC_THROUGH,
+        persist_backoff: tuple[float, float] = (1.0, 3600.0),
+        clock: Callable[[], float] = time.time,
+    ) -> "FileSystem":
+        """Storage, ``num_workers`` in-process job workers each with a block cache of
+        ``cache_capacity`` bytes (a directory under ``cache_dir``, a private temporary
+        one by default, or memory), and a job master running the data jobs; all closed
+        by :meth:`close`."""
+        check_block_size(block_size)
+        if cache == "memory":
+            def factory(w: WorkerInfo) -> Any:
+                return MemoryBlockCache(cache_capacity, name=f"block cache of {w.host}")
+        elif cache == "directory":
+            def factory(w: WorkerInfo) -> Any:
+                root = None if cache_dir is None else os.path.join(os.fspath(cache_dir), w.host)
+                return DirectoryBlockCache(cache_capacity, root, name=f"block cache of {w.host}")
+        else:
+            raise JobConfigError("cache", cache, "must be 'directory' or 'memory'")
+        namespace = Namespace(block_size=block_size, clock=clock)
+        network = LocalBlockNetwork(factory)
+        fs = cls(namespace, network, write_type=write_type, persist_backoff=persist_backoff,
+                 clock=clock)
+        registry = register_storage_plans(plans if plans is not None else PlanRegistry.default(),
+                                          fs)
+        try:
+            transport = LocalTransport(num_workers, threadpool_size, resources=network.resources)
+        except BaseException:
+            network.close()
+            raise
+        master = JobMaster(master_config, transport, registry, clock=clock)
+        fs.attach(master)
+        fs._owned.extend([master, network])
+        return fs
+
+    def attach(self, master: JobMaster) -> None:
+        """Use ``master`` to run this storage's jobs (its plans must be registered with
+        :func:`register_storage_plans` for this file system)."""
+        self._master = master
+
+    @property
+    def master(self) -> JobMaster:
+        if self._master is None:
+            raise ClosedError("the job master of this FileSystem (none is attached)")
+        return self._master
+
+    # ------------------------------------------------------------ namespace
+
+    def mount(self, alluxio_path: str, ufs: "str | fsspec.AbstractFileSystem",
+              root: str | None = None) -> MountInfo:
+        """Mount a UFS (a URL, or an fsspec filesystem with ``root``) at ``alluxio_path``."""
+        info = self.namespace.mount(alluxio_path, ufs, root)
+        self.network.share_filesystem(self.namespace.filesystem(info.alluxio_path))
+        return info
+
+    def get_status(self, path: str) -> FileInfo:
+        """Status of a file or directory; block locations and the cached percentage
+        count live workers only.
+
+        :raises NotFoundError: no such path
+        """
+        return self.namespace.get_status(path, self._live_ids())
+
+    def list_status(self, path: str, *, recursive: bool = False) -> list[FileInfo]:
+        return self.namespace.list_status(path, recursive=recursive, live=self._live_ids())
+
+    def exists(self, path: str) -> bool:
+        return self.namespace.exists(path)
+
+    def mkdir(self, path: str) -> None:
+        self.namespace.mkdir(path)
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Delete from the namespace, the UFS and every cache."""
+        self._drop(self.namespace.delete(path, recursive=recursive))
+
+    def rename(self, src: str, dst: str) -> None:
+        self.namespace.rename(src, dst)
+
+    def free(self, path: str, *, recursive: bool = False) -> None:
+        """Drop every cached copy below ``path``; refuses files not persisted."""
+        self._drop(self.namespace.free(path, recursive=recursive))
+
+    def set_replication(self, path: str, *, replication_min: int | None = None,
+                        replication_max: int | None = None) -> list[FileInfo]:
+        return self.namespace.set_replication(path, replication_min=replication_min,
+                                              replication_max=replication_max)
+
+    # ----------------------------------------------------------------- bytes
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes of a file, each block from a cached copy when a live worker has one,
+        else from the UFS; every block is verified.
+
+        :raises StorageError: a block is neither cached nor persisted (the file is LOST)
+        """
+        info = self.get_status(path)
+        if info.is_folder:
+            raise JobConfigError("path", info.path, "is a directory")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise JobConfigError("offset", offset, "must be an int >= 0")
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int)
+                                   or length < 0):
+            raise JobConfigError("length", length, "must be an int >= 0")
+        end = info.length if length is None else min(info.length, offset + length)
+        out = bytearray()
+        for block in info.blocks:
+            if block.offset + block.length <= offset or block.offset >= end:
+                continue
+            data = self._block_bytes(info, block)
+            out += data[max(0, offset - block.offset):end - block.offset]
+        return bytes(out)
+
+    def _block_bytes(self, info: FileInfo, block: FileBlockInfo) -> bytes:
+        errors = []
+        for worker in block.locations:
+            try:
+                data = self.network.read_block(worker.worker_id, block.block_id)
+                verify_block(block.block_id, data, block.length, block.checksum, worker.host)
+                return data
+            except StorageError as exc:
+                errors.append(str(exc))
+        if info.persisted:
+            fs = self.namespace.filesystem(info.path)
+            data = read_ufs_block(fs, info.ufs_path, block.offset, block.length)
+            self.namespace.record_checksum(
+                block.block_id,
+                verify_block(block.block_id, data, block.length, block.checksum, info.ufs_path))
+            return data
+        raise StorageError(info.path, f"block {block.block_id} is not cached on any live worker "
+                                      f"and the file is not persisted ({'; '.join(errors)})")
+
+    def write(self, path: str, data: bytes | bytearray | memoryview, *,
+              write_type: WriteType | str | None = None, overwrite: bool = False,
+              block_size: int | None = None, replication_min: int = 0,
+              replication_max: int = -1) -> FileInfo:
+        """Create (or with ``overwrite`` replace) a file holding ``data``.
+
+        MUST_CACHE caches it only; CACHE_THROUGH caches it and writes the UFS;
+        THROUGH writes the UFS only; ASYNC_THROUGH caches it and persists it later
+        with a Persist job. The file appears only once every copy is complete; on any
+        error nothing is left behind.
+
+        :raises FileExistsError: the path exists and ``overwrite`` is false
+        :raises StorageError: a cache or the UFS failed (e.g. every cache is full)
+        """
+        path = normalize_path(path)
+        wt = _write_type(self.write_type if write_type is None else write_type)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise JobConfigError("data", type(data).__name__, "must be bytes-like")
+        payload = bytes(data)
+        block_size = self.namespace.block_size if block_size is None else block_size
+        check_block_size(block_size)
+        if self.namespace.exists(path):
+            existing = self.namespace.get_status(path)
+            if existing.is_folder:
+                raise JobConfigError("path", path, "is a directory")
+            if not overwrite:
+                raise FileExistsError(f"{path} already exists")
+        location = self.namespace.ufs_location(path)
+        if wt.needs_ufs and location is None:
+            raise JobConfigError("write_type", wt.value,
+                                 f"needs an under file system mounted at {path}")
+        file_id, block_ids = self.namespace.allocate(len(payload), block_size)
+        written: list[tuple[int, int]] = []
+        writer = None
+        try:
+            commits = []
+            for i, block_id in enumerate(block_ids):
+                chunk = payload[i * block_size:(i + 1) * block_size]
+                block_checksum = checksum(chunk)
+                locations = []
+                if wt.caches:
+                    worker = self._store_block(path, block_id, chunk, block_checksum)
+                    written.append((worker.worker_id, block_id))
+                    locations.append(worker)
+                commits.append(BlockCommit(block_id=block_id, length=len(chunk),
+                                           checksum=block_checksum, locations=locations))
+            temp = None
+            if wt.writes_ufs:
+                assert location is not None
+                writer = UfsWriter(self.namespace.filesystem(path), location.path)
+                writer.write(payload)
+                temp = writer.finish()
+            removed = self.namespace.commit_file(
+                path, file_id=file_id, length=len(payload), block_size=block_size,
+                blocks=commits, state=wt.state, overwrite=overwrite, temp_ufs_path=temp,
+                replication_min=replication_min, replication_max=replication_max)
+        except BaseException:
+            for worker_id, block_id in written:
+                self.network.remove_blocks(worker_id, [block_id])
+            if writer is not None:
+                writer.abort()
+            raise
+        self._drop(removed)
+        if wt is WriteType.ASYNC_THROUGH:
+            self.schedule_persist(file_id)
+        return self.get_status(path)
+
+    def _store_block(self, path: str, block_id: int, data: bytes, block_checksum: int
+                     ) -> WorkerInfo:
+        """Cache a new block on the live worker with the most free space."""
+        live = self._live_ids()
+        usages = sorted(
+            (u for u in self.network.usage() if live is None or u.worker.worker_id in live),
+            key=lambda u: (-u.free, u.worker.worker_id))
+        errors = []
+        for usage in usages:
+            if usage.free < len(data):
+                errors.append(f"{usage.worker.host}: {usage.free} bytes free")
+                continue
+            try:
+                self.network.write_block(usage.worker.worker_id, block_id, data, block_checksum)
+                return usage.worker
+            except StorageError as exc:
+                errors.append(str(exc))
+        raise StorageError(path, f"no job worker can cache block {block_id} ({len(data)} bytes): "
+                                 + ("; ".join(errors) or "there are no job workers"))
+
+    def _drop(self, removed: dict[int, list[int]]) -> None:
+        for worker_id, block_ids in removed.items():
+            try:
+                self.network.remove_blocks(worker_id, block_ids)
+            except Exception:
+                logger.exception("could not drop blocks from worker %s", worker_id)
+
+    # ------------------------------------------------------------------ jobs
+
+    def persist(self, path: str, *, overwrite: bool = False,
+                timeout: float | None = None) -> list[JobInfo]:
+        """Persist every file at or below ``path`` that is not persisted yet, one
+        Persist job each, and wait for them.
+
+        :raises JobFailedError: a Persist job failed
+        """
+        from alluxio_jobs.plans.transfer import PersistConfig
+
+        todo = [f for f in self.namespace.files_under(path)
+                if f.persistence_state is not PersistenceState.PERSISTED or overwrite]
+        job_ids = [self.master.run(PersistConfig(file_path=f.path, overwrite=overwrite))
+                   for f in todo]
+        infos = [self.master.wait(job_id, timeout) for job_id in job_ids]
+        for info in infos:
+            if info.status is not Status.COMPLETED:
+                raise JobFailedError(info.job_id, info.error_message or info.status.value)
+        return infos
+
+    def schedule_persist(self, file_id: int) -> None:
+        """Persist an ASYNC_THROUGH file in the background (retried with back-off)."""
+        if self._master is not None and not self._closed:
+            self._persister.schedule(file_id)
+
+    def wait_persisted(self, timeout: float | None = None) -> bool:
+        """Block until every ASYNC_THROUGH file written so far is persisted (or given up
+        on because it was deleted); False if ``timeout`` passed first."""
+        return self._persister.wait_idle(timeout)
+
+    def workers(self) -> list[WorkerInfo]:
+        """The live job workers."""
+        if self._master is not None:
+            return list(self._master.transport.workers())
+        return [u.worker for u in self.network.usage()]
+
+    def _live_ids(self) -> set[int] | None:
+        if self._master is None:
+            return None
+        return {w.worker_id for w in self._master.transport.workers()}
+
+    def cache_usage(self) -> list[CacheUsage]:
+        """Usage of every live worker's cache."""
+        live = self._live_ids()
+        return [u for u in self.network.usage() if live is None or u.worker.worker_id in live]
+
+    def close(self) -> None:
+        """Stop background work and close what :meth:`local` created. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.commands.close()
+        self._persister.close()
+        for part in self._owned:
+            part.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def write_type_of(value: object) -> WriteType:
+    """``value`` as a WriteType; JobConfigError naming it if it is not one."""
+    return _write_type(value)
+
+
+def _write_type(value: object) -> WriteType:
+    try:
+        return WriteType(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise JobConfigError("write_type", value,
+                             f"must be one of {[w.value for w in WriteType]}") from None
+
+
+class _AsyncPersister:
+    """Persists ASYNC_THROUGH files with Persist jobs (Alluxio's PersistenceScheduler
+    and PersistenceChecker): failed jobs are retried with exponential back-off, a
+    busy master is retried later, and files deleted meanwhile are dropped."""
+
+    def __init__(self, fs: FileSystem, initial: float, maximum: float) -> None:
+        self._fs = fs
+        self._initial = initial
+        self._maximum = maximum
+        self._cond = threading.Condition()
+        self._queue: list[int] = []
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        #: file id -> [job id or None, attempts, time of next attempt]
+        self._pending: dict[int, list[Any]] = {}
+
+    def schedule(self, file_id: int) -> None:
+        with self._cond:
+            if self._stop:
+                return
+            self._queue.append(file_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="alluxio-async-persist",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + len(self._pending)
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                for file_id in self._queue:
+                    self._pending.setdefault(file_id, [None, 0, 0.0])
+                self._queue.clear()
+                if self._stop:
+                    return
+                if not self._pending:
+                    self._cond.wait()
+                    continue
+                if all(e[0] is None for e in self._pending.values()):
+                    delay = min(e[2] for e in self._pending.values()) - time.monotonic()
+                    if delay > 0:
+                        self._cond.wait(delay)
+                        continue
+            try:
+                self._step()
+            except Exception:
+                logger.exception("async persist step failed")
+            with self._cond:
+                if not self._queue and not self._pending:
+                    self._cond.notify_all()
+
+    def _step(self) -> None:
+        from alluxio_jobs.plans.transfer import PersistConfig
+
+        fs = self._fs
+        master = fs.master
+        now = time.monotonic()
+        for file_id, entry in list(self._pending.items()):
+            if entry[0] is not None or entry[2] > now:
+                continue
+            info = fs.namespace.file_by_id(file_id)
+            if info is None or info.persistence_state is PersistenceState.PERSISTED:
+                del self._pending[file_id]  # deleted meanwhile, or persisted by someone else
+                continue
+            try:
+                entry[0] = master.run(PersistConfig(file_path=info.path))
+            except (ResourceExhaustedError, ClosedError):
+                entry[2] = now + self._initial
+        running = [(f, e) for f, e in self._pending.items() if e[0] is not None]
+        if not running:
+            return
+        with contextlib.suppress(AlluxioJobsError):  # a timeout or a purged job
+            master.wait(running[0][1][0], timeout=0.2)
+        for file_id, entry in running:
+            try:
+                status = master.get_status(entry[0]).status
+            except Exception:  # noqa: BLE001 - purged: try again
+                status = Status.FAILED
+            if not status.is_finished:
+                continue
+            if status is Status.COMPLETED:
+                del self._pending[file_id]
+                continue
+            entry[1] += 1
+            entry[0] = None
+            entry[2] = time.monotonic() + min(self._maximum, self._initial * 2 ** (entry[1] - 1))

@@ -1,0 +1,312 @@
+"""Migrate, Persist, Move and BatchedJob on real bytes, with failures and cancels."""
+
+import pytest
+
+from alluxio_jobs.errors import JobConfigError
+from alluxio_jobs.filesystem import FileSystem
+from alluxio_jobs.model import Status
+from alluxio_jobs.plans.cache import LoadConfig
+from alluxio_jobs.plans.transfer import (
+    BatchedJobConfig,
+    MigrateConfig,
+    MoveConfig,
+    PersistConfig,
+)
+from alluxio_jobs.serde import from_dict, to_dict
+from alluxio_jobs.storage import PersistenceState, WriteType
+from tests.plans.support import (
+    WAIT,
+    FlakyFileSystem,
+    assert_consistent,
+    cached_blocks,
+    completed,
+    put_ufs,
+    run,
+    ufs_bytes,
+    ufs_names,
+)
+
+DATA = bytes(range(251)) * 20  # 5020 bytes: 5 blocks of 1 KiB
+
+
+def test_configs_validate_and_round_trip() -> None:
+    migrate = MigrateConfig(source="/a", destination="/b", write_type="THROUGH", overwrite=True)
+    assert migrate.write_type is WriteType.THROUGH
+    assert from_dict(to_dict(migrate)) == migrate
+    for config in (PersistConfig(file_path="/a", overwrite=True),
+                   MoveConfig(path="/a", block_id=1, source_worker="h0", destination_worker="h1"),
+                   BatchedJobConfig(job_type="Load", configs=[LoadConfig(file_path="/a")])):
+        assert from_dict(to_dict(config)) == config
+    with pytest.raises(JobConfigError, match="write_type"):
+        MigrateConfig(source="/a", destination="/b", write_type="SOMETIMES")
+    with pytest.raises(JobConfigError, match="Batched Job currently doesn't support this "
+                                             "jobType: Move"):
+        BatchedJobConfig(job_type="Move", configs=[])
+    with pytest.raises(JobConfigError, match=r"configs\[0\]"):
+        BatchedJobConfig(job_type="Persist", configs=[LoadConfig(file_path="/a")])
+
+
+# -------------------------------------------------------------------- Migrate
+
+
+@pytest.mark.parametrize("write_type", list(WriteType))
+def test_migrate_copies_with_each_write_type(fs: FileSystem, write_type: WriteType) -> None:
+    put_ufs(fs, "/data/src", DATA)
+    info = completed(fs, MigrateConfig(source="/data/src", destination="/data/out/dst",
+                                       write_type=write_type))
+    assert len(fs.master.get_status(info.job_id, verbose=True).tasks) == 1
+    assert fs.read("/data/out/dst") == DATA
+    assert fs.read("/data/src") == DATA  # the source is kept
+    dst = fs.get_status("/data/out/dst")
+    assert dst.in_alluxio_percentage == (0 if write_type is WriteType.THROUGH else 100)
+    if write_type is WriteType.ASYNC_THROUGH:
+        assert fs.wait_persisted(WAIT)
+    if write_type is not WriteType.MUST_CACHE:
+        assert ufs_bytes(fs, "/data/out/dst") == DATA
+        assert fs.get_status("/data/out/dst").persistence_state is PersistenceState.PERSISTED
+    else:
+        assert ufs_bytes(fs, "/data/out/dst") is None
+    assert_consistent(fs)
+
+
+def test_migrate_runs_on_the_worker_with_most_blocks(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/src", DATA)
+    completed(fs, LoadConfig(file_path="/data/src", worker_set=["local-worker-2"]))
+    info = completed(fs, MigrateConfig(source="/data/src", destination="/data/dst"))
+    (task,) = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert task.worker_host == "local-worker-2"
+
+
+def test_migrate_selection_rules(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/src", DATA)
+    same = completed(fs, MigrateConfig(source="/data/src", destination="/data/src"))
+    assert fs.master.get_status(same.job_id, verbose=True).tasks == []
+    info = run(fs, MigrateConfig(source="/data", destination="/data/sub"))
+    assert info.error_message == "Cannot migrate because /data is a prefix of /data/sub"
+    info = run(fs, MigrateConfig(source="/data/missing", destination="/data/x"))
+    assert info.error_message == 'Path "/data/missing" does not exist.'
+    put_ufs(fs, "/data/dir/f", b"x")
+    info = run(fs, MigrateConfig(source="/data/dir", destination="/data/x"))
+    assert info.error_message == "Cannot migrate directory"
+
+
+def test_migrate_overwrites_only_when_asked(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/src", DATA)
+    fs.write("/data/dst", b"old", write_type="CACHE_THROUGH")
+    info = run(fs, MigrateConfig(source="/data/src", destination="/data/dst",
+                                 write_type="CACHE_THROUGH"))
+    assert info.status is Status.FAILED
+    assert info.error_message == "/data/dst already exists"
+    assert fs.read("/data/dst") == b"old"
+    completed(fs, MigrateConfig(source="/data/src", destination="/data/dst",
+                                write_type="CACHE_THROUGH", overwrite=True))
+    assert fs.read("/data/dst") == DATA
+    assert ufs_bytes(fs, "/data/dst") == DATA
+    assert_consistent(fs)
+
+
+def test_a_failed_migrate_leaves_no_partial_destination(flaky_fs: FileSystem,
+                                                        flaky: FlakyFileSystem) -> None:
+    put_ufs(flaky_fs, "/data/src", DATA)
+    flaky.fail("read", match="src", after=2)  # some blocks are copied before the failure
+    info = run(flaky_fs, MigrateConfig(source="/data/src", destination="/data/dst",
+                                       write_type="CACHE_THROUGH"))
+    assert info.status is Status.FAILED
+    assert "injected read failure" in info.error_message
+    assert not flaky_fs.exists("/data/dst")
+    assert ufs_names(flaky_fs, "/data") == ["src"]  # no temporary file left
+    assert_consistent(flaky_fs)
+    assert all(not blocks for blocks in cached_blocks(flaky_fs).values())
+
+
+def test_a_ufs_write_failure_leaves_no_partial_destination(flaky_fs: FileSystem,
+                                                          flaky: FlakyFileSystem) -> None:
+    put_ufs(flaky_fs, "/data/src", DATA)
+    flaky.fail("rename")
+    info = run(flaky_fs, MigrateConfig(source="/data/src", destination="/data/dst",
+                                       write_type="CACHE_THROUGH"))
+    assert info.status is Status.FAILED
+    assert not flaky_fs.exists("/data/dst")
+    assert ufs_names(flaky_fs, "/data") == ["src"]
+    assert all(not blocks for blocks in cached_blocks(flaky_fs).values())
+
+
+def test_a_canceled_migrate_leaves_no_partial_destination(flaky_fs: FileSystem,
+                                                          flaky: FlakyFileSystem) -> None:
+    put_ufs(flaky_fs, "/data/src", DATA)
+    gate = flaky.hold("read", after=3)
+    job_id = flaky_fs.master.run(MigrateConfig(source="/data/src", destination="/data/dst",
+                                               write_type="CACHE_THROUGH"))
+    assert gate.entered.wait(WAIT)
+    flaky_fs.master.cancel(job_id)
+    gate.release.set()
+    assert flaky_fs.master.wait(job_id, WAIT).status is Status.CANCELED
+    assert not flaky_fs.exists("/data/dst")
+    assert ufs_names(flaky_fs, "/data") == ["src"]
+    assert all(not blocks for blocks in cached_blocks(flaky_fs).values())
+
+
+def test_migrate_of_a_file_not_persisted_copies_from_the_caches(fs: FileSystem) -> None:
+    fs.write("/data/src", DATA, write_type="MUST_CACHE")
+    completed(fs, MigrateConfig(source="/data/src", destination="/data/dst",
+                                write_type="THROUGH"))
+    assert ufs_bytes(fs, "/data/dst") == DATA
+
+
+# -------------------------------------------------------------------- Persist
+
+
+def test_persist_and_overwrite(fs: FileSystem) -> None:
+    fs.write("/data/f", DATA, write_type="MUST_CACHE")
+    completed(fs, PersistConfig(file_path="/data/f"))
+    assert fs.get_status("/data/f").persistence_state is PersistenceState.PERSISTED
+    assert ufs_bytes(fs, "/data/f") == DATA
+    info = run(fs, PersistConfig(file_path="/data/f"))
+    assert info.status is Status.FAILED
+    assert info.error_message == (
+        "Task execution failed: File /data/f is already persisted in UFS, to overwrite the "
+        "file, please set the overwrite flag in the config.")
+    completed(fs, PersistConfig(file_path="/data/f", overwrite=True))
+    assert ufs_bytes(fs, "/data/f") == DATA
+    assert ufs_names(fs, "/data") == ["f"]
+
+
+def test_persist_needs_workers_a_file_and_a_mount(make_fs, ufs_url: str) -> None:
+    fs = make_fs()
+    fs.write("/mem/f", b"x", write_type="MUST_CACHE")
+    info = run(fs, PersistConfig(file_path="/mem/f"))
+    assert "has no under file system mounted" in info.error_message
+    none = make_fs(0)
+    none.mount("/data", ufs_url)
+    assert run(none, PersistConfig(file_path="/data/f")).error_message == "No worker is available"
+
+
+def test_a_file_deleted_during_its_persist_does_not_come_back(flaky_fs: FileSystem,
+                                                              flaky: FlakyFileSystem) -> None:
+    flaky_fs.write("/data/f", DATA, write_type="MUST_CACHE")
+    gate = flaky.hold("write")
+    job_id = flaky_fs.master.run(PersistConfig(file_path="/data/f"))
+    assert gate.entered.wait(WAIT)
+    flaky_fs.delete("/data/f")
+    gate.release.set()
+    flaky_fs.master.wait(job_id, WAIT)
+    assert ufs_names(flaky_fs, "/data") == []
+    assert not flaky_fs.exists("/data/f")
+
+
+def test_a_file_renamed_during_its_persist_lands_at_its_new_path(
+        flaky_fs: FileSystem, flaky: FlakyFileSystem) -> None:
+    flaky_fs.write("/data/a/f", DATA, write_type="MUST_CACHE")
+    gate = flaky.hold("write")
+    job_id = flaky_fs.master.run(PersistConfig(file_path="/data/a/f"))
+    assert gate.entered.wait(WAIT)
+    flaky_fs.rename("/data/a", "/data/b")
+    gate.release.set()
+    assert flaky_fs.master.wait(job_id, WAIT).status is Status.COMPLETED
+    assert ufs_names(flaky_fs, "/data") == ["b/f"]
+    assert ufs_bytes(flaky_fs, "/data/b/f") == DATA
+    assert flaky_fs.get_status("/data/b/f").persistence_state is PersistenceState.PERSISTED
+
+
+def test_async_through_retries_until_the_ufs_works(flaky_fs: FileSystem,
+                                                   flaky: FlakyFileSystem) -> None:
+    flaky.fail("write")
+    flaky_fs.write("/data/f", DATA, write_type="ASYNC_THROUGH")
+    assert flaky.tripped.wait(WAIT)  # the first Persist job failed
+    flaky.tripped.clear()
+    assert flaky.tripped.wait(WAIT)  # and was retried after a back-off
+    flaky.heal()
+    assert flaky_fs.wait_persisted(WAIT)
+    assert flaky_fs.get_status("/data/f").persistence_state is PersistenceState.PERSISTED
+    assert ufs_bytes(flaky_fs, "/data/f") == DATA
+    assert len(flaky_fs.master.list(statuses=["FAILED"], name="Persist")) >= 2
+    assert ufs_names(flaky_fs, "/data") == ["f"]
+
+
+def test_async_through_of_a_deleted_file_is_dropped(flaky_fs: FileSystem,
+                                                    flaky: FlakyFileSystem) -> None:
+    gate = flaky.hold("write")
+    flaky_fs.write("/data/f", DATA, write_type="ASYNC_THROUGH")
+    assert gate.entered.wait(WAIT)
+    flaky_fs.delete("/data/f")
+    gate.release.set()
+    assert flaky_fs.wait_persisted(WAIT)
+    assert ufs_names(flaky_fs, "/data") == []
+    assert not flaky_fs.exists("/data/f")
+
+
+# ----------------------------------------------------------------------- Move
+
+
+def test_move_keeps_the_source_until_the_destination_holds_the_block(fs: FileSystem) -> None:
+    fs.write("/data/f", DATA, write_type="MUST_CACHE")
+    block = fs.get_status("/data/f").blocks[0]
+    source = block.locations[0]
+    target = next(w for w in fs.workers() if w.worker_id != source.worker_id)
+    completed(fs, MoveConfig(path="/data/f", block_id=block.block_id, source_worker=source.host,
+                             destination_worker=target.host))
+    assert [w.host for w in fs.get_status("/data/f").blocks[0].locations] == [target.host]
+    assert block.block_id not in cached_blocks(fs)[source.worker_id]
+    assert fs.read("/data/f") == DATA
+    assert_consistent(fs)
+
+
+def test_move_to_a_full_cache_fails_and_keeps_the_source(make_fs, ufs_url: str) -> None:
+    fs = make_fs(2, cache_capacity=2048)
+    fs.mount("/data", ufs_url)
+    fs.write("/data/f", b"f" * 1024, write_type="MUST_CACHE")
+    fs.write("/data/g", b"g" * 2048, write_type="MUST_CACHE")
+    fs.write("/data/h", b"h" * 1024, write_type="MUST_CACHE")
+    assert [u.free for u in fs.cache_usage()] == [0, 0]
+    block = fs.get_status("/data/f").blocks[0]
+    source = block.locations[0]
+    target = next(w for w in fs.workers() if w.worker_id != source.worker_id)
+    info = run(fs, MoveConfig(path="/data/f", block_id=block.block_id, source_worker=source.host,
+                              destination_worker=target.host))
+    assert info.status is Status.FAILED
+    assert "is full" in info.error_message
+    assert fs.get_status("/data/f").blocks[0].locations == [source]
+    assert fs.read("/data/f") == b"f" * 1024
+    assert_consistent(fs)
+
+
+def test_move_names_bad_workers(fs: FileSystem) -> None:
+    fs.write("/data/f", DATA, write_type="MUST_CACHE")
+    block = fs.get_status("/data/f").blocks[0]
+    holder = block.locations[0].host
+    info = run(fs, MoveConfig(path="/data/f", block_id=block.block_id, source_worker="nohost",
+                              destination_worker=holder))
+    assert "source_worker: is not a live job worker, got 'nohost'" in info.error_message
+    other = next(w.host for w in fs.workers() if w.host != holder)
+    info = run(fs, MoveConfig(path="/data/f", block_id=block.block_id, source_worker=other,
+                              destination_worker=holder))
+    assert info.error_message == f"Block {block.block_id} is not cached on {other}"
+
+
+# ----------------------------------------------------------------- BatchedJob
+
+
+def test_batched_load_and_persist(fs: FileSystem) -> None:
+    for i in range(4):
+        put_ufs(fs, f"/data/f{i}", DATA[:1000 + i])
+    completed(fs, BatchedJobConfig(job_type="Load", configs=[
+        LoadConfig(file_path=f"/data/f{i}") for i in range(4)]))
+    assert all(fs.get_status(f"/data/f{i}").in_alluxio_percentage == 100 for i in range(4))
+    for i in range(3):
+        fs.write(f"/data/m{i}", DATA, write_type="MUST_CACHE")
+    info = completed(fs, BatchedJobConfig(job_type="Persist", configs=[
+        PersistConfig(file_path=f"/data/m{i}") for i in range(3)]))
+    tasks = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert [t.description for t in tasks] == [
+        f"PersistTask{{FilePath=/data/m{i}, UfsPath={fs.get_status(f'/data/m{i}').ufs_path}}}"
+        for i in range(3)]
+    assert all(ufs_bytes(fs, f"/data/m{i}") == DATA for i in range(3))
+
+
+def test_a_failing_child_fails_the_batch(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/ok", DATA)
+    info = run(fs, BatchedJobConfig(job_type="Migrate", configs=[
+        MigrateConfig(source="/data/ok", destination="/data/ok2"),
+        MigrateConfig(source="/data/missing", destination="/data/x")]))
+    assert info.status is Status.FAILED
+    assert 'Path "/data/missing" does not exist.' in info.error_message
