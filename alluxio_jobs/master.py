@@ -53,11 +53,14 @@ logger = logging.getLogger(__name__)
 
 
 class _Waiter:
-    __slots__ = ("event", "info")
+    """Who waits for one job: ``wait`` callers (the event) and done callbacks."""
+
+    __slots__ = ("callbacks", "event", "info")
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.info: JobInfo | None = None
+        self.info: JobInfo | None = None  # captured when the job finishes
+        self.callbacks: builtins.list[Callable[[JobInfo], None]] = []
 
 
 class _Guard:
@@ -201,12 +204,10 @@ class JobMaster:
         :raises JobNotFoundError: unknown id
         """
         with self._guard:
-            finished = self._tracker.status(job_id).is_finished
-            if finished and not self._unwritten_job(job_id):
-                return self._tracker.info(job_id, False)
-            waiter = self._waiters.get(job_id)
-            if waiter is None:
-                waiter = self._waiters[job_id] = _Waiter()
+            waiter, info, finished = self._register(job_id)
+        if waiter is None:
+            assert info is not None
+            return info
         if finished and self._writer is not None:
             self._writer.kick()  # finished but not yet durable: write it now
         if not waiter.event.wait(timeout):
@@ -214,6 +215,31 @@ class JobMaster:
         if waiter.info is None:  # purged before anyone looked
             raise JobNotFoundError(job_id)
         return waiter.info
+
+    def add_done_callback(self, job_id: int, fn: Callable[[JobInfo], None]) -> None:
+        """Call ``fn(info)`` once the job is finished (with a store: once that is written),
+        in the thread that finished it, or at once if it already is. Exceptions raised by
+        ``fn`` are logged and ignored.
+
+        :raises JobNotFoundError: unknown id
+        """
+        with self._guard:
+            waiter, info, finished = self._register(job_id)
+            if waiter is not None:
+                waiter.callbacks.append(fn)
+        if waiter is None:
+            assert info is not None
+            _call(fn, info)
+        elif finished and self._writer is not None:
+            self._writer.kick()
+
+    def new_id(self) -> int:
+        """A fresh id from the job id generator (Alluxio numbers distributed commands
+        from the same generator, so a command id never equals a job id)."""
+        with self._guard:
+            new_id = self._next_id
+            self._next_id += 1
+            return new_id
 
     def list(self, statuses: Iterable[Status | str] | None = None,
              name: str | None = None) -> builtins.list[int]:
@@ -343,10 +369,11 @@ class JobMaster:
             for parent, config in out.start:
                 plan = None if isinstance(config, WorkflowConfig) else self.plans.get(config)
                 todo.extend(self._start(config, parent, plan)[1])
-            if out.finished:
+            if out.finished and self._waiters:
                 if self._writer is None:
                     self._wake(out.finished)
-                elif self._waiters:
+                else:
+                    self._capture(out.finished)
                     self._writer.kick()
 
     def _submit(self, job_id: int, task_id: int, attempt: int, worker: WorkerInfo,
@@ -458,6 +485,29 @@ class JobMaster:
         with self._guard:
             return self._tracker.joined(job_id, result, error, self._now())
 
+    def _register(self, job_id: int) -> tuple[_Waiter | None, JobInfo | None, bool]:
+        """(waiter, None, finished) to wait on, or (None, info, True) if the job is
+        finished and written already. Call under the lock."""
+        tracker = self._tracker
+        finished = tracker.status(job_id).is_finished
+        if finished and not self._unwritten_job(job_id):
+            return None, tracker.info(job_id, False), True
+        waiter = self._waiters.get(job_id)
+        if waiter is None:
+            waiter = self._waiters[job_id] = _Waiter()
+        if finished and waiter.info is None:
+            waiter.info = tracker.info(job_id, False)
+        return waiter, None, finished
+
+    def _capture(self, finished: Iterable[int]) -> None:
+        """Keep the final info of finished jobs someone waits for (they may be purged
+        before they are written)."""
+        with self._guard:
+            for job_id in finished:
+                waiter = self._waiters.get(job_id)
+                if waiter is not None and waiter.info is None and job_id in self._tracker:
+                    waiter.info = self._tracker.info(job_id, False)
+
     def _wake(self, finished: Iterable[int]) -> None:
         waiters = self._waiters
         if not waiters:
@@ -467,11 +517,14 @@ class JobMaster:
             for job_id in finished:
                 waiter = waiters.pop(job_id, None)
                 if waiter is not None:
-                    if job_id in self._tracker:
+                    if waiter.info is None and job_id in self._tracker:
                         waiter.info = self._tracker.info(job_id, False)
                     ready.append(waiter)
         for waiter in ready:
             waiter.event.set()
+            if waiter.info is not None:
+                for fn in waiter.callbacks:
+                    _call(fn, waiter.info)
 
     # ----------------------------------------------------------------- job store
 
@@ -563,6 +616,13 @@ class JobMaster:
             self.transport.cancel(worker.worker_id, job_id, task_id, "job worker lost")
             outcomes.append(self._lost(job_id, task_id, attempt, worker))
         self._follow(outcomes)
+
+
+def _call(fn: Callable[[JobInfo], None], info: JobInfo) -> None:
+    try:
+        fn(info)
+    except Exception:
+        logger.exception("done callback of job %s failed", info.job_id)
 
 
 def _statuses(statuses: Iterable[Status | str] | None) -> frozenset[Status] | None:

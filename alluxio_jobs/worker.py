@@ -46,8 +46,9 @@ def run_task(
 ) -> TaskResult:
     """Run one task with its registered plan and turn whatever happens into a TaskResult.
 
-    A task that was canceled ends CANCELED, whether it stopped at a checkpoint,
-    raised, or ran to the end.
+    A task that returns is COMPLETED (even if it was asked to stop meanwhile: its work is
+    done and its result must be recorded); one that raises after being canceled, or
+    stops at a checkpoint, is CANCELED; any other exception makes it FAILED.
     """
     ctx = RunTaskContext(job_id=request.job_id, task_id=request.task_id,
                          attempt=request.attempt, worker=worker,
@@ -61,8 +62,6 @@ def run_task(
         if ctx.canceled:
             return TaskResult.canceled()
         return TaskResult.failed(error_type_of(exc), str(exc) or type(exc).__name__)
-    if ctx.canceled:
-        return TaskResult.canceled()
     return TaskResult.completed(value)
 
 

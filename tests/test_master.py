@@ -10,6 +10,7 @@ from alluxio_jobs import (
     CompositeConfig,
     JobConfig,
     JobConfigError,
+    JobInfo,
     JobMaster,
     JobNotFoundError,
     JobTimeoutError,
@@ -131,8 +132,8 @@ def test_failure_cancels_siblings_and_job_fails_once_none_runs(master: JobMaster
     assert info.error_message == "Task execution failed: boom"
     assert info.error_type == "ValueError"
     tasks = master.get_status(job_id, verbose=True).tasks
-    # task 0 was asked to stop, and the job waited for it to end before finishing
-    assert [t.status for t in tasks] == [Status.CANCELED, Status.FAILED, Status.CANCELED]
+    # task 0 ignored the request to stop and returned; the job waited for it to end
+    assert [t.status for t in tasks] == [Status.COMPLETED, Status.FAILED, Status.CANCELED]
     assert tasks[1].error_message == "boom"
 
 
@@ -593,3 +594,45 @@ def test_unexpected_submit_error_fails_the_task(make_master):
     assert info.status is Status.FAILED
     assert info.error_message == "Task execution failed: no route"
     assert info.error_type == "RuntimeError"
+
+
+# ----------------------------------------------------- callbacks and ids
+
+
+def test_done_callback_runs_at_once_for_a_finished_job(inline_master: JobMaster):
+    job_id = inline_master.run(NoopConfig())
+    seen: list[JobInfo] = []
+    inline_master.add_done_callback(job_id, seen.append)
+    assert [i.status for i in seen] == [Status.COMPLETED]
+
+
+def test_done_callbacks_run_when_the_job_finishes(master: JobMaster,
+                                                  caplog: pytest.LogCaptureFixture):
+    k = key()
+    job_id = master.run(ScriptConfig(actions=["hold"], key=k))
+    done = threading.Event()
+    seen: list[JobInfo] = []
+
+    def broken(info: JobInfo) -> None:
+        raise RuntimeError("callback bug")
+
+    def record(info: JobInfo) -> None:
+        seen.append(info)
+        done.set()
+
+    master.add_done_callback(job_id, broken)
+    master.add_done_callback(job_id, record)
+    assert not done.is_set()
+    master.cancel(job_id)
+    assert done.wait(WAIT)
+    assert [(i.job_id, i.status) for i in seen] == [(job_id, Status.CANCELED)]
+    assert "callback bug" in caplog.text
+    with pytest.raises(JobNotFoundError):
+        master.add_done_callback(12345, seen.append)
+
+
+def test_new_ids_never_collide_with_job_ids(inline_master: JobMaster):
+    first = inline_master.run(NoopConfig())
+    command_id = inline_master.new_id()
+    second = inline_master.run(NoopConfig())
+    assert first < command_id < second

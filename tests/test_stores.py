@@ -295,3 +295,22 @@ def test_rerun_jobs_keep_ids_in_ascending_order():
         assert [i.job_id for i in second.list_info()] == [held, later]
     finally:
         second.close()
+
+
+def test_done_callback_runs_once_the_job_is_written(tmp_path: Path):
+    path = tmp_path / "jobs.db"
+    seen: list[Status | None] = []
+    done = threading.Event()
+    with open_master(SQLiteJobStore(path), store_flush_interval=0.5) as master:
+        reader = SQLiteJobStore(path, create=False)
+
+        def check(info) -> None:
+            record = reader.get(info.job_id)
+            seen.append(None if record is None else record.status)
+            done.set()
+
+        job_id = master.run(SleepConfig(time_ms=0))
+        master.add_done_callback(job_id, check)
+        assert done.wait(WAIT)
+    reader.close()
+    assert seen == [Status.COMPLETED]
