@@ -104,6 +104,7 @@ def _shut_down(info: JobInfo) -> JobInfo:
 
 def _failed_task(task: TaskInfo) -> TaskInfo:
     return TaskInfo(job_id=task.job_id, task_id=task.task_id, worker_host=task.worker_host,
+                    start_time=task.start_time, end_time=task.end_time,
                     status=Status.FAILED, error_type=SHUTDOWN_TYPE,
                     error_message=SHUTDOWN_MESSAGE, result=task.result,
                     description=task.description)

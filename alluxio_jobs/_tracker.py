@@ -45,8 +45,8 @@ class Outcome:
 
 
 class _Task:
-    __slots__ = ("args", "attempt", "error_message", "error_type", "result", "status",
-                 "task_id", "worker")
+    __slots__ = ("args", "attempt", "end_time", "error_message", "error_type", "result",
+                 "start_time", "status", "task_id", "worker")
 
     def __init__(self, task_id: int, worker: WorkerInfo, args: Any) -> None:
         self.task_id = task_id
@@ -57,6 +57,8 @@ class _Task:
         self.error_type = ""
         self.error_message = ""
         self.result: Any = None
+        self.start_time = 0  # ms; 0 until the task runs (or ends without running)
+        self.end_time = 0
 
 
 class _Job:
@@ -245,6 +247,7 @@ class JobTracker:
         if task.attempt != attempt or task.status is not CREATED:
             return
         task.status = RUNNING
+        task.start_time = now
         if self.dirty is not None:
             self.dirty.add(job_id)
         if job.status is CREATED and job.failure is None and not job.any_canceled:
@@ -261,6 +264,9 @@ class JobTracker:
             return out
         status = result.status
         task.status = status
+        task.end_time = now
+        if not task.start_time:
+            task.start_time = now
         if self.dirty is not None:
             self.dirty.add(job_id)
         task.result = result.result
@@ -292,6 +298,7 @@ class JobTracker:
             task.attempt += 1
             task.worker = replacement
             task.status = CREATED
+            task.start_time = 0
             out.submit.append((job_id, task_id, task.attempt, replacement, job.config, task.args,
                                job.plan))
             return out
@@ -510,7 +517,8 @@ class JobTracker:
                 TaskInfo(job_id=job.job_id, task_id=t.task_id, worker_host=t.worker.host,
                          status=t.status, error_type=t.error_type,
                          error_message=t.error_message, result=t.result,
-                         description=describe(job.config, t.args))
+                         description=describe(job.config, t.args),
+                         start_time=t.start_time, end_time=t.end_time)
                 for t in job.tasks
             ]
         kids = [self._info(self._jobs[c], verbose) for c in job.children or ()] if children else []
@@ -549,6 +557,8 @@ class JobTracker:
             task.error_type = t.error_type
             task.error_message = t.error_message
             task.result = t.result
+            task.start_time = t.start_time
+            task.end_time = t.end_time
             job.tasks.append(task)
         self._jobs[info.job_id] = job
         self._last_id = max(self._last_id, info.job_id)
@@ -640,7 +650,8 @@ def row(job: Any, plain: Callable[[Any], Any]
         tasks = [{"job_id": job_id, "task_id": t.task_id, "worker_host": t.worker.host,
                   "status": t.status.value, "error_type": t.error_type,
                   "error_message": t.error_message, "result": plain(t.result),
-                  "description": describe(config, t.args)} for t in job.tasks]
+                  "description": describe(config, t.args), "start_time": t.start_time,
+                  "end_time": t.end_time} for t in job.tasks]
     info = {"type": "JobInfo", "job_id": job_id, "name": job.name,
             "description": job.config.describe(), "status": job.status.value,
             "error_type": job.error_type, "error_message": job.error_message,

@@ -62,6 +62,10 @@ class TaskInfo:
     error_message: str = ""
     result: Any = None
     description: str = ""
+    #: When the task started running and when it ended, in ms since the epoch (0: not
+    #: yet; a task dropped before it ran has equal start and end times).
+    start_time: int = 0
+    end_time: int = 0
 
 
 @attrs.frozen(kw_only=True)

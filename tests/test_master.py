@@ -636,3 +636,19 @@ def test_new_ids_never_collide_with_job_ids(inline_master: JobMaster):
     command_id = inline_master.new_id()
     second = inline_master.run(NoopConfig())
     assert first < command_id < second
+
+
+def test_tasks_record_when_they_ran(make_master):
+    master = make_master(transport=LocalTransport(num_workers=1, threadpool_size=1))
+    k = key()
+    job_id = master.run(ScriptConfig(actions=["gate", "ok"], key=k, placement=[0, 0]))
+    assert started(k, 0).wait(WAIT)
+    tasks = master.get_status(job_id, verbose=True).tasks
+    assert tasks[0].start_time > 0
+    assert tasks[0].end_time == 0
+    assert (tasks[1].start_time, tasks[1].end_time) == (0, 0)  # still queued
+    gate(k, 0).set()
+    info = master.wait(job_id, WAIT)
+    first, second = master.get_status(job_id, verbose=True).tasks
+    assert 0 < first.start_time <= first.end_time <= second.start_time <= second.end_time
+    assert second.end_time <= info.last_updated
