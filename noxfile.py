@@ -16,7 +16,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite."""
-    session.install("-e", ".", *_group("test"))
+    session.install("-e", ".", *_group("test"), *_group("notebook"))
     session.run("pytest", *session.posargs)
 
 
