@@ -32,6 +32,10 @@ EXPECTED: dict[str, list[str]] = {
         "cancel(12345): The job of id 12345 does not exist",
     ],
     "testing_harness.py": ["ok  test_a_lost_worker_task_runs_elsewhere", "6 passed"],
+    "durable_store.py": ["$ alluxio-jobs --store jobs.db job ls",
+                         "the master canceled job ...: CANCELED", "Name: Sleep",
+                         "\tWorker: local-worker-1",
+                         "a new master on the same file lists 3 jobs; the next id is ..."],
 }
 
 
