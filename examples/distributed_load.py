@@ -11,9 +11,13 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from alluxio_jobs import reports, render
-from alluxio_jobs.commands import distributed_cp, distributed_load, distributed_mv
-from alluxio_jobs.commands import format_cmd_status
+from alluxio_jobs import render, reports
+from alluxio_jobs.commands import (
+    distributed_cp,
+    distributed_load,
+    distributed_mv,
+    format_cmd_status,
+)
 from alluxio_jobs.filesystem import FileSystem
 
 
