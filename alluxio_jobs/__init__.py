@@ -4,10 +4,26 @@ An in-process :class:`JobMaster` splits each job into tasks with the job type's
 plan, hands them to job workers through a :class:`WorkerTransport`, follows every
 task, joins the results and keeps the job history. Inspection commands live in
 :mod:`alluxio_jobs.reports` (data) and :mod:`alluxio_jobs.render` (Alluxio's text).
+
+The embedded storage, :class:`FileSystem` (fsspec under file systems mounted in one
+namespace, file blocks cached on the job workers), runs the data jobs (Load, Migrate,
+Persist, Evict, Replicate, SetReplica, Move) and Alluxio's distributed commands
+(:func:`distributed_load`, :func:`distributed_cp`, :func:`distributed_mv`,
+:func:`persist`, :func:`free`).
 """
 
+from alluxio_jobs.commands import (
+    CmdInfo,
+    CommandHandle,
+    distributed_cp,
+    distributed_load,
+    distributed_mv,
+    free,
+    persist,
+)
 from alluxio_jobs.errors import (
     AlluxioJobsError,
+    CacheFullError,
     ClosedError,
     JobCanceledError,
     JobConfigError,
@@ -23,6 +39,7 @@ from alluxio_jobs.errors import (
     WorkerLostError,
     WorkerNotFoundError,
 )
+from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.master import JobMaster
 from alluxio_jobs.model import (
     JobInfo,
@@ -36,24 +53,56 @@ from alluxio_jobs.model import (
     WorkerInfo,
 )
 from alluxio_jobs.plans import (
+    BatchedJobConfig,
     CompositeConfig,
+    EvictConfig,
     JobConfig,
     JobPlan,
+    LoadConfig,
+    MigrateConfig,
+    MoveConfig,
     NoopConfig,
+    PersistConfig,
     PlanRegistry,
+    ReplicateConfig,
     RunTaskContext,
     SelectContext,
+    SetReplicaConfig,
     SleepConfig,
     WorkflowConfig,
 )
+from alluxio_jobs.replication import ReplicationChecker, decommission
+from alluxio_jobs.storage import FileInfo, PersistenceState, WriteType
 from alluxio_jobs.transports import LocalTransport, WorkerTransport
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # DaskTransport (the ``alluxio_jobs[dask]`` extra) is imported on first use and is
+    # not in __all__, so that neither ``import alluxio_jobs`` nor a star import needs
+    # ``distributed``.
+    if name == "DaskTransport":
+        from alluxio_jobs.transports.dask import DaskTransport
+
+        return DaskTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "DaskTransport"])
+
 __all__ = [
     "AlluxioJobsError",
+    "BatchedJobConfig",
+    "CacheFullError",
     "ClosedError",
+    "CmdInfo",
+    "CommandHandle",
     "CompositeConfig",
+    "EvictConfig",
+    "FileInfo",
+    "FileSystem",
     "JobCanceledError",
     "JobConfig",
     "JobConfigError",
@@ -65,14 +114,22 @@ __all__ = [
     "JobServiceSummary",
     "JobTimeoutError",
     "JobWorkerHealth",
+    "LoadConfig",
     "LocalTransport",
     "MasterConfig",
+    "MigrateConfig",
+    "MoveConfig",
     "NoopConfig",
     "NotFoundError",
+    "PersistConfig",
+    "PersistenceState",
     "PlanRegistry",
+    "ReplicateConfig",
+    "ReplicationChecker",
     "ResourceExhaustedError",
     "RunTaskContext",
     "SelectContext",
+    "SetReplicaConfig",
     "SleepConfig",
     "Status",
     "StorageError",
@@ -87,5 +144,12 @@ __all__ = [
     "WorkerNotFoundError",
     "WorkerTransport",
     "WorkflowConfig",
+    "WriteType",
     "__version__",
+    "decommission",
+    "distributed_cp",
+    "distributed_load",
+    "distributed_mv",
+    "free",
+    "persist",
 ]

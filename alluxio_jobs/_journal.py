@@ -5,6 +5,9 @@ jobs that changed (under the master lock, only a set swap and snapshots), writes
 them to the store in one transaction, and only then wakes the callers of
 ``wait`` whose jobs finished: a job ``wait`` reports finished is durable. It also
 carries cancel requests from other processes and publishes worker health.
+
+Other sources of records (the distributed commands of a file system, see
+:meth:`JobMaster.add_store_source`) add their changes to the same batches.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from alluxio_jobs.errors import AlluxioJobsError, JobConfigError, StoreError
 from alluxio_jobs.model import JobInfo, Status, TaskInfo
 from alluxio_jobs.serde import from_dict, to_dict
-from alluxio_jobs.stores.base import JobRecord, JobStore
+from alluxio_jobs.stores.base import CommandRecord, JobRecord, JobStore, StoreSource
 
 if TYPE_CHECKING:
     from alluxio_jobs._tracker import JobTracker
@@ -148,10 +151,15 @@ class StoreWriter:
         self._cancel = cancel
         self._health = health
         self._stop = False
+        self._sources: list[StoreSource] = []
         self._kick = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alluxio-job-store-writer",
                                         daemon=True)
         self._thread.start()
+
+    def add_source(self, source: StoreSource) -> None:
+        """Write ``source``'s records in the following batches."""
+        self._sources = [*self._sources, source]
 
     def _loop(self) -> None:
         while True:
@@ -160,6 +168,8 @@ class StoreWriter:
             stop = self._stop
             self.flush()
             if stop:
+                for source in self._sources:
+                    source.store_closed()
                 return
 
     def kick(self) -> None:
@@ -173,10 +183,26 @@ class StoreWriter:
                 self._cancel(job_id)
         except StoreError:
             logger.exception("could not read cancel requests from the job store")
+        # sources first: the ids their records hold were handed out before the next
+        # job id is read, so a restarted master never hands them out again
+        sources = self._sources
+        commands: list[CommandRecord] = []
+        command_deletes: list[int] = []
+        for source in sources:
+            try:
+                taken, gone = source.take_commands()
+            except Exception:
+                logger.exception("a store source failed to give its changes")
+                continue
+            commands += taken
+            command_deletes += gone
         upserts, deletes, next_job_id = self._take_batch()
         ok = False
         try:
-            if upserts or deletes:
+            if commands or command_deletes:
+                self.store.write(upserts, deletes, next_job_id, commands=commands,
+                                 command_deletes=command_deletes)
+            elif upserts or deletes:
                 self.store.write(upserts, deletes, next_job_id)
             ok = True
             self.store.put_worker_health(self._health())
@@ -184,6 +210,11 @@ class StoreWriter:
             logger.exception("job store write failed; will retry")
         finally:
             self._written(ok)
+            for source in sources:
+                try:
+                    source.commands_written(ok)
+                except Exception:
+                    logger.exception("a store source failed after a write")
 
     def close(self) -> None:
         """Stop after a last flush. Idempotent."""

@@ -10,6 +10,7 @@ and hands it to tasks as ``ctx.resources["storage"]`` (a :class:`WorkerStorage`)
 
 import abc
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -20,9 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
-import fsspec  # type: ignore[import-untyped]
+import fsspec
 
-from alluxio_jobs.errors import StorageError, WorkerNotFoundError
+from alluxio_jobs.errors import CacheFullError, StorageError, WorkerNotFoundError
 from alluxio_jobs.model import WorkerInfo
 
 __all__ = [
@@ -81,7 +82,7 @@ class BlockCache(abc.ABC):
 
     Thread-safe. Writes are atomic (a block is either wholly present or absent) and
     reserve their length first, so concurrent writes never overshoot the capacity; a
-    write that does not fit raises :class:`StorageError` saying the cache is full.
+    write that does not fit raises :class:`CacheFullError` (a :class:`StorageError`).
     Large blocks are written in chunks through :meth:`writer`, so a block never has to
     be held in memory whole.
     """
@@ -103,16 +104,17 @@ class BlockCache(abc.ABC):
     def writer(self, block_id: int, length: int) -> "BlockWriter | None":
         """Start writing ``block_id`` (``length`` bytes); None if it is already cached.
 
-        :raises StorageError: the cache has no room for ``length`` more bytes
+        :raises CacheFullError: the cache has no room for ``length`` more bytes
         """
         with self._lock:
             if block_id in self._sizes:
                 return None
             free = self.capacity - self._used
             if length > free:
-                raise StorageError(
+                raise CacheFullError(
                     f"block {block_id}",
-                    f"{self.name} is full: {length} bytes needed, {free} of {self.capacity} free")
+                    f"{self.name} is full: {length} bytes needed, {free} of {self.capacity} free",
+                    length, free)
             self._used += length
         try:
             handle = self._open(block_id)
@@ -295,6 +297,10 @@ class MemoryBlockCache(BlockCache):
             self._used = 0
 
 
+#: errnos that mean the disk under a directory cache is full
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 class DirectoryBlockCache(BlockCache):
     """Blocks as files in a local directory (the default).
 
@@ -333,11 +339,14 @@ class DirectoryBlockCache(BlockCache):
 
     def _write(self, handle: Any, data: bytes | memoryview) -> None:
         tmp, f = handle
+        view = memoryview(data)
         try:
-            view = memoryview(data)
             while view:
                 view = view[f.write(view):]
         except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise CacheFullError(tmp, f"{self.name} is full: its disk has no room ({exc})",
+                                     len(view), 0) from exc
             raise StorageError(tmp, f"cannot write block: {exc}") from exc
 
     def _commit(self, handle: Any, block_id: int) -> None:
@@ -392,7 +401,8 @@ class BlockNetwork(abc.ABC):
                     block_checksum: int | None = None) -> None:
         """Store a block in ``worker_id``'s cache.
 
-        :raises StorageError: the cache is full or cannot be written
+        :raises CacheFullError: the cache is full
+        :raises StorageError: the cache cannot be written
         """
 
     @abc.abstractmethod

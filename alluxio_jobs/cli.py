@@ -2,8 +2,10 @@
 
 Inspection commands read a job store that a master (in this or another process)
 writes: ``alluxio-jobs --store jobs.db job ls``. Their text is Alluxio's; ``--json``
-prints the same data as JSON. ``job cancel`` leaves a cancel request in the store
-that the running master picks up. ``demo`` runs the built-in demo.
+prints the same data as JSON; ``job getCmdStatus`` shows a distributed command from
+the store. ``job cancel`` leaves a cancel request in the store
+that the running master picks up. ``demo`` runs the built-in demo. ``fs …`` runs
+Alluxio's distributed file commands on an embedded cluster (:mod:`alluxio_jobs.cli_fs`).
 """
 
 import argparse
@@ -13,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from alluxio_jobs import render, reports
+from alluxio_jobs import cli_fs, render, reports
 from alluxio_jobs.errors import AlluxioJobsError, JobNotFoundError
 from alluxio_jobs.serde import to_dict
 from alluxio_jobs.stores import SQLiteJobStore, StoreView
@@ -53,11 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("job_id", type=_job_id, metavar="id")
     cancel = job.add_parser("cancel", help="cancel a job (asynchronously)")
     cancel.add_argument("job_id", type=_job_id, metavar="id")
+    cmd_status = job.add_parser("getCmdStatus",
+                                help="show the status of a distributed command")
+    cmd_status.add_argument("job_id", type=_job_id, metavar="jobControlId")
 
     fsadmin = commands.add_parser("fsadmin", help="administration reports").add_subparsers(
         dest="action", metavar="action", required=True)
     report = fsadmin.add_parser("report", help="print a report")
     report.add_argument("report", choices=["jobservice"])
+
+    cli_fs.add_parser(commands)
 
     commands.add_parser("demo", help="run jobs on an embedded job master and inspect them",
                         description="Run a mix of jobs on an embedded JobMaster with local "
@@ -86,6 +93,8 @@ def _main(argv: Sequence[str] | None, out: TextIO | None, err: TextIO | None) ->
         from alluxio_jobs import demo
 
         return demo.main()
+    if args.command == "fs":
+        return cli_fs.run(args, out, err)
     if not args.store:
         parser.print_usage(err)
         print(f"alluxio-jobs: error: pass --store PATH (or set ${STORE_ENV})", file=err)
@@ -134,6 +143,19 @@ def _job_cancel(view: StoreView, args: argparse.Namespace, out: TextIO, err: Tex
     return 0
 
 
+def _job_get_cmd_status(view: StoreView, args: argparse.Namespace, out: TextIO,
+                        err: TextIO) -> int:
+    from alluxio_jobs.commands import format_cmd_status
+
+    try:
+        info = view.get_cmd_status(args.job_id)
+    except JobNotFoundError as exc:
+        print(f"Failed to get status of the command {args.job_id}: {exc}", file=err)
+        return 1
+    _emit(args, out, info, format_cmd_status(info))
+    return 0
+
+
 def _report(view: StoreView, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     data = reports.jobservice_report(view)
     _emit(args, out, data, render.format_jobservice_report(data))
@@ -145,6 +167,7 @@ _HANDLERS = {
     ("job", "ls"): _job_ls,
     ("job", "stat"): _job_stat,
     ("job", "cancel"): _job_cancel,
+    ("job", "getCmdStatus"): _job_get_cmd_status,
     ("fsadmin", "report"): _report,
 }
 

@@ -5,7 +5,10 @@ Each command (Alluxio's ``distributedLoad``, ``distributedCp``, ``distributedMv`
 at once. Its record (:class:`CmdInfo`: status, per-file successes and failures,
 progress, job ids) stays inspectable through the file system's
 :class:`CommandTracker` (Alluxio's ``job getCmdStatus``) and is kept with the same
-capacity and retention rules as jobs.
+capacity and retention rules as jobs. Command ids come from the master's job id
+generator, as in Alluxio; when the master has a job store, command records are written
+to it in the store writer's batches, so ``alluxio-jobs job getCmdStatus`` can read them
+from another process.
 
 A command submits at most ``active_jobs`` jobs at a time, of ``batch_size`` files
 each (a ``BatchedJob`` when more than one), and waits when the master is full rather
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from alluxio_jobs._journal import SHUTDOWN_MESSAGE
 from alluxio_jobs.errors import (
     AlluxioJobsError,
     ClosedError,
@@ -34,16 +38,20 @@ from alluxio_jobs.errors import (
 )
 from alluxio_jobs.model import JobInfo, Status
 from alluxio_jobs.plans.base import JobConfig
+from alluxio_jobs.serde import register_record
 from alluxio_jobs.storage import FileInfo, PersistenceState, WriteType, is_under, normalize_path
+from alluxio_jobs.stores.base import CommandRecord, JobStore
 
 if TYPE_CHECKING:
     from alluxio_jobs.filesystem import FileSystem
+    from alluxio_jobs.master import JobMaster
 
 __all__ = [
     "DEFAULT_ACTIVE_JOBS",
     "CmdInfo",
     "CommandHandle",
     "CommandTracker",
+    "cmd_info",
     "distributed_cp",
     "distributed_load",
     "distributed_mv",
@@ -58,6 +66,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ACTIVE_JOBS = 3000
 
 
+@register_record
 @attrs.frozen(kw_only=True)
 class CmdInfo:
     """A snapshot of a distributed command (Alluxio's ``CmdStatusBlock``, with more)."""
@@ -100,17 +109,19 @@ def format_cmd_status(info: CmdInfo) -> str:
 
 
 class _Cmd:
-    __slots__ = ("canceled", "completed", "description", "done", "error", "failed",
-                 "finished_at", "job_ids", "operation", "skipped", "started", "status",
-                 "thread", "total", "updated")
+    __slots__ = ("canceled", "cmd_id", "completed", "description", "done", "error", "failed",
+                 "failed_order", "finished_at", "job_ids", "operation", "skipped", "started",
+                 "status", "stored", "thread", "total", "updated", "wake", "written")
 
-    def __init__(self, operation: str, description: str, now: int) -> None:
+    def __init__(self, cmd_id: int, operation: str, description: str, now: int) -> None:
+        self.cmd_id = cmd_id
         self.operation = operation
         self.description = description
         self.status = Status.RUNNING
         self.total = 0
         self.completed: list[str] = []
         self.failed: dict[str, str] = {}
+        self.failed_order: list[str] = []  # the keys of ``failed`` in insertion order
         self.skipped: list[str] = []
         self.job_ids: list[int] = []
         self.error = ""
@@ -118,8 +129,64 @@ class _Cmd:
         self.updated = now
         self.finished_at = 0
         self.canceled = threading.Event()
+        #: finished and, with a store, written; set for a purged command too
         self.done = threading.Event()
+        #: wakes the command's thread: a job of it finished, or it was canceled
+        self.wake = threading.Condition(threading.Lock())
         self.thread: threading.Thread | None = None
+        #: restored from a store: the lists live there only
+        self.stored = False
+        #: how much of each list the store holds (completed, failed, skipped, job_ids)
+        self.written = (0, 0, 0, 0)
+
+    @classmethod
+    def of_record(cls, record: CommandRecord) -> "_Cmd":
+        cmd = cls(record.cmd_id, record.operation, record.description, record.submitted)
+        cmd.status = record.status
+        cmd.total = record.total
+        cmd.error = record.error_message
+        cmd.updated = cmd.finished_at = record.last_updated
+        cmd.completed = list(record.completed)
+        cmd.failed = dict(record.failed)
+        cmd.failed_order = list(record.failed)
+        cmd.skipped = list(record.skipped)
+        cmd.job_ids = list(record.job_ids)
+        cmd.written = cmd.lengths()
+        cmd.done.set()
+        return cmd
+
+    def lengths(self) -> tuple[int, int, int, int]:
+        return (len(self.completed), len(self.failed_order), len(self.skipped),
+                len(self.job_ids))
+
+    def info(self) -> CmdInfo:
+        return CmdInfo(cmd_id=self.cmd_id, operation=self.operation,
+                       description=self.description, status=self.status, total=self.total,
+                       completed=list(self.completed), failed=dict(self.failed),
+                       skipped=list(self.skipped), job_ids=list(self.job_ids),
+                       error_message=self.error, submitted=self.started,
+                       last_updated=self.updated)
+
+    def unwritten(self) -> CommandRecord:
+        """The command with only what its store does not hold yet in its lists."""
+        oc, of, os_, oj = self.written
+        return CommandRecord(
+            cmd_id=self.cmd_id, operation=self.operation, description=self.description,
+            status=self.status, total=self.total, error_message=self.error,
+            submitted=self.started, last_updated=self.updated,
+            completed=self.completed[oc:],
+            failed={path: self.failed[path] for path in self.failed_order[of:]},
+            skipped=self.skipped[os_:], job_ids=self.job_ids[oj:], offsets=self.written)
+
+
+def cmd_info(record: CommandRecord) -> CmdInfo:
+    """The :class:`CmdInfo` of a stored command record."""
+    return CmdInfo(cmd_id=record.cmd_id, operation=record.operation,
+                   description=record.description, status=record.status, total=record.total,
+                   completed=list(record.completed), failed=dict(record.failed),
+                   skipped=list(record.skipped), job_ids=list(record.job_ids),
+                   error_message=record.error_message, submitted=record.submitted,
+                   last_updated=record.last_updated)
 
 
 class CommandHandle:
@@ -149,9 +216,18 @@ class CommandHandle:
 class CommandTracker:
     """Every command of one file system (Alluxio's ``CmdJobTracker``). Thread-safe.
 
-    Finished commands are purged like jobs: only when a new command would exceed the
-    master's ``job_capacity``, the oldest finished at least ``finished_job_retention``
-    ago go first, at most ``finished_job_purge_count`` at a time.
+    Command ids come from the master's job id generator (:meth:`JobMaster.new_id`), so
+    a command id never equals a job id. Finished commands are purged like jobs: only
+    when a new command would exceed the master's ``job_capacity``, the oldest
+    finished at least ``finished_job_retention`` ago go first, at most
+    ``finished_job_purge_count`` at a time.
+
+    When the master has a job store, every command is written to it in the store
+    writer's batches (a :class:`~alluxio_jobs.stores.StoreSource`), purged commands are
+    deleted from it, and :meth:`wait` returns once the command's final state is
+    written. Commands found in the store when the master is attached are tracked again
+    (and purged in their turn); one that was running when its process stopped becomes
+    FAILED with ``Job master shut down during execution``.
     """
 
     def __init__(self, fs: "FileSystem", *, clock: Callable[[], float] = time.time) -> None:
@@ -160,24 +236,132 @@ class CommandTracker:
         self._lock = threading.Lock()
         self._cmds: dict[int, _Cmd] = {}
         self._finished: collections.deque[int] = collections.deque()
-        self._next_id = int(clock() * 1000) + 10_000
         self._closed = False
+        self._master: JobMaster | None = None
+        # journaling to the master's store; _flush is None when there is none (or it closed)
+        self._store: JobStore | None = None
+        self._flush: Callable[[], None] | None = None
+        self._dirty: set[int] = set()
+        self._purged: list[int] = []
+        self._taken: dict[int, tuple[tuple[int, int, int, int], bool]] = {}
+        self._taken_purged: list[int] = []
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
+    # ------------------------------------------------------------- the store
+
+    def bind(self, master: "JobMaster") -> None:
+        """Track commands with ``master`` (the file system calls this when a master is
+        attached): take in the commands its store holds, and write to it from now on.
+
+        :raises JobConfigError: the commands are written to another master's store
+        :raises StoreError: the store cannot be read
+        """
+        with self._lock:
+            if master is self._master:
+                return
+            if self._store is not None:
+                raise JobConfigError("master", master, "this file system's commands are "
+                                     "written to another master's job store already")
+            self._master = master
+        store = master.store
+        if store is None:
+            return
+        now = self._now()
+        restored: list[_Cmd] = []
+        changed: list[int] = []
+        for cmd_id in store.command_ids():
+            record = store.get_command(cmd_id, files=False)
+            if record is None:
+                continue
+            if record.status.is_finished:
+                cmd = _Cmd.of_record(record)
+                cmd.stored = True
+            else:  # its process stopped while it ran: fail it, keeping what it did
+                record = store.get_command(cmd_id) or record
+                cmd = _Cmd.of_record(record)
+                cmd.status = Status.FAILED
+                cmd.error = SHUTDOWN_MESSAGE
+                cmd.updated = cmd.finished_at = max(now, cmd.updated)
+                changed.append(cmd_id)
+            restored.append(cmd)
+        restored.sort(key=lambda c: (c.finished_at, c.cmd_id))
+        with self._lock:
+            self._store = store
+            fresh = [c for c in restored if c.cmd_id not in self._cmds]
+            self._cmds.update((c.cmd_id, c) for c in fresh)
+            self._finished = collections.deque([*(c.cmd_id for c in fresh), *self._finished])
+            self._dirty.update(changed)
+            self._flush = master.add_store_source(self)
+
+    def take_commands(self) -> tuple[list[CommandRecord], list[int]]:
+        """For the store writer: the commands changed since its last batch, and the
+        ids of those purged."""
+        with self._lock:
+            ids, self._dirty = self._dirty, set()
+            purged, self._purged = self._purged, []
+            records = []
+            taken = {}
+            for cmd_id in sorted(ids):
+                cmd = self._cmds.get(cmd_id)
+                if cmd is None:
+                    continue
+                records.append(cmd.unwritten())
+                taken[cmd_id] = (cmd.lengths(), cmd.status.is_finished)
+            self._taken, self._taken_purged = taken, purged
+        return records, purged
+
+    def commands_written(self, ok: bool) -> None:
+        """For the store writer: its last batch was written (or failed, if not ``ok``)."""
+        ready = []
+        with self._lock:
+            taken, self._taken = self._taken, {}
+            purged, self._taken_purged = self._taken_purged, []
+            if not ok:  # take them again next time
+                self._dirty.update(i for i in taken if i in self._cmds)
+                self._purged.extend(purged)
+                return
+            for cmd_id, (lengths, finished) in taken.items():
+                cmd = self._cmds.get(cmd_id)
+                if cmd is None:
+                    continue
+                cmd.written = lengths
+                if finished:
+                    ready.append(cmd)
+        for cmd in ready:
+            cmd.done.set()
+
+    def store_closed(self) -> None:
+        """For the store writer: it stopped; commands are no longer written."""
+        with self._lock:
+            self._flush = None
+            self._dirty.clear()
+            self._purged.clear()
+            ready = [c for c in self._cmds.values() if c.status.is_finished]
+        for cmd in ready:
+            cmd.done.set()
+
+    def _changed(self, cmd: _Cmd) -> None:
+        """Note a change of ``cmd`` (call under the lock)."""
+        cmd.updated = self._now()
+        if self._flush is not None:
+            self._dirty.add(cmd.cmd_id)
+
+    # ------------------------------------------------------------- commands
+
     def start(self, operation: str, description: str,
               body: Callable[["_Run"], None]) -> CommandHandle:
         """Track a new command and run ``body`` for it on its own thread."""
+        cmd_id = self._fs.master.new_id()
         with self._lock:
             if self._closed:
                 raise ClosedError("CommandTracker")
             self._admit()
-            cmd_id = self._next_id
-            self._next_id += 1
-            cmd = _Cmd(operation, description, self._now())
+            cmd = _Cmd(cmd_id, operation, description, self._now())
             self._cmds[cmd_id] = cmd
-            cmd.thread = threading.Thread(target=self._main, args=(cmd_id, cmd, body),
+            self._changed(cmd)
+            cmd.thread = threading.Thread(target=self._main, args=(cmd, body),
                                           name=f"alluxio-cmd-{cmd_id}", daemon=True)
         cmd.thread.start()
         return CommandHandle(self, cmd_id)
@@ -194,19 +378,25 @@ class CommandTracker:
             cmd = self._cmds.get(self._finished[0])
             if cmd is not None and now - cmd.finished_at < retention:
                 break
-            del self._cmds[self._finished.popleft()]
+            cmd_id = self._finished.popleft()
+            self._cmds.pop(cmd_id, None)
+            self._dirty.discard(cmd_id)
+            if self._flush is not None:
+                self._purged.append(cmd_id)
+            if cmd is not None:
+                cmd.done.set()
             removed += 1
         if not removed:
             raise ResourceExhaustedError(config.job_capacity)
 
-    def _main(self, cmd_id: int, cmd: _Cmd, body: Callable[["_Run"], None]) -> None:
+    def _main(self, cmd: _Cmd, body: Callable[["_Run"], None]) -> None:
         run = _Run(self, cmd)
         try:
             body(run)
         except AlluxioJobsError as exc:
             run.fail_command(str(exc))
         except Exception as exc:
-            logger.exception("command %s failed", cmd_id)
+            logger.exception("command %s failed", cmd.cmd_id)
             run.fail_command(f"{type(exc).__name__}: {exc}")
         with self._lock:
             if cmd.failed or cmd.error:
@@ -215,9 +405,14 @@ class CommandTracker:
                 cmd.status = Status.CANCELED
             else:
                 cmd.status = Status.COMPLETED
-            cmd.finished_at = cmd.updated = self._now()
-            self._finished.append(cmd_id)
-        cmd.done.set()
+            self._changed(cmd)
+            cmd.finished_at = cmd.updated
+            self._finished.append(cmd.cmd_id)
+            flush = self._flush
+        if flush is None:
+            cmd.done.set()
+        else:
+            flush()  # done is set once the final state is written
 
     def get(self, cmd_id: int) -> CmdInfo:
         """:raises JobNotFoundError: unknown or purged id"""
@@ -225,11 +420,13 @@ class CommandTracker:
             cmd = self._cmds.get(cmd_id)
             if cmd is None:
                 raise JobNotFoundError(cmd_id)
-            return CmdInfo(cmd_id=cmd_id, operation=cmd.operation, description=cmd.description,
-                           status=cmd.status, total=cmd.total, completed=list(cmd.completed),
-                           failed=dict(cmd.failed), skipped=list(cmd.skipped),
-                           job_ids=list(cmd.job_ids), error_message=cmd.error,
-                           submitted=cmd.started, last_updated=cmd.updated)
+            if not cmd.stored:
+                return cmd.info()
+            store = self._store
+        record = None if store is None else store.get_command(cmd_id)
+        if record is None:
+            raise JobNotFoundError(cmd_id)
+        return cmd_info(record)
 
     def list(self, statuses: Iterable[Status | str] | None = None) -> list[int]:
         """Ids of tracked commands, ascending, optionally only those with ``statuses``."""
@@ -238,7 +435,8 @@ class CommandTracker:
             return sorted(i for i, c in self._cmds.items() if wanted is None or c.status in wanted)
 
     def wait(self, cmd_id: int, timeout: float | None = None) -> CmdInfo:
-        """Block until the command is finished and return its record.
+        """Block until the command is finished (and, with a store, written) and return
+        its record.
 
         :raises JobTimeoutError: ``timeout`` passed first (the command keeps running)
         """
@@ -248,7 +446,10 @@ class CommandTracker:
             raise JobNotFoundError(cmd_id)
         if not cmd.done.wait(timeout):
             raise JobTimeoutError(cmd_id, timeout if timeout is not None else 0.0)
-        return self.get(cmd_id)
+        if cmd.stored:
+            return self.get(cmd_id)
+        with self._lock:  # also when purged meanwhile: its final record
+            return cmd.info()
 
     def cancel(self, cmd_id: int) -> None:
         """Stop submitting and cancel the command's running jobs. Idempotent."""
@@ -256,7 +457,7 @@ class CommandTracker:
             cmd = self._cmds.get(cmd_id)
         if cmd is None:
             raise JobNotFoundError(cmd_id)
-        cmd.canceled.set()
+        _cancel(cmd)
 
     def close(self) -> None:
         """Cancel every running command and wait for its thread. Idempotent."""
@@ -264,10 +465,16 @@ class CommandTracker:
             self._closed = True
             cmds = list(self._cmds.values())
         for cmd in cmds:
-            cmd.canceled.set()
+            _cancel(cmd)
         for cmd in cmds:
             if cmd.thread is not None and cmd.thread is not threading.current_thread():
                 cmd.thread.join()
+
+
+def _cancel(cmd: _Cmd) -> None:
+    cmd.canceled.set()
+    with cmd.wake:
+        cmd.wake.notify_all()
 
 
 @attrs.frozen
@@ -280,6 +487,11 @@ class _Item:
     def label(self) -> str:
         """How the command's record names this item."""
         return self.path if self.block_id < 0 else f"{self.path}#{self.block_id}"
+
+
+#: first and largest wait, in seconds, before submitting again to a full master when
+#: none of the command's jobs runs (nothing of ours will free a place)
+_FULL_BACKOFF = (0.01, 1.0)
 
 
 class _Run:
@@ -297,7 +509,7 @@ class _Run:
     def _update(self, fn: Callable[[_Cmd], None]) -> None:
         with self.tracker._lock:
             fn(self.cmd)
-            self.cmd.updated = self.tracker._now()
+            self.tracker._changed(self.cmd)
 
     def set_total(self, total: int) -> None:
         self._update(lambda c: setattr(c, "total", total))
@@ -306,7 +518,12 @@ class _Run:
         self._update(lambda c: c.completed.append(path))
 
     def fail(self, path: str, reason: str) -> None:
-        self._update(lambda c: c.failed.__setitem__(path, reason))
+        def fail(c: _Cmd) -> None:
+            if path not in c.failed:  # the first reason is kept
+                c.failed[path] = reason
+                c.failed_order.append(path)
+
+        self._update(fail)
 
     def skip(self, path: str) -> None:
         self._update(lambda c: c.skipped.append(path))
@@ -322,19 +539,32 @@ class _Run:
                  judge: Callable[[_Item, JobInfo], str | None]) -> None:
         """Run the items' jobs, at most ``active_jobs`` at once, ``batch_size`` items per
         job; ``judge`` returns None for an item that succeeded, else why it failed.
-        Items of a canceled job that did not succeed are left uncounted."""
+        Items of a canceled job that did not succeed are left uncounted.
+
+        Nothing polls: each job's done callback wakes this thread, as does a cancel."""
         from alluxio_jobs.plans.transfer import BatchedJobConfig
 
         master = self.fs.master
+        wake = self.cmd.wake
         batches = collections.deque(
             list(items[i:i + batch_size]) for i in range(0, len(items), batch_size))
         active: dict[int, list[_Item]] = {}
-        backoff = 0.01
+        finished: collections.deque[JobInfo] = collections.deque()
+
+        def on_done(info: JobInfo) -> None:  # in the master's thread that finished the job
+            with wake:
+                finished.append(info)
+                wake.notify_all()
+
+        backoff = _FULL_BACKOFF[0]
+        cancel_sent = False
         while batches or active:
-            if self.canceled:
-                for job_id in active:
-                    master.cancel(job_id, "distributed command canceled")
+            if self.canceled and not cancel_sent:
+                cancel_sent = True
                 batches.clear()
+                for job_id in list(active):
+                    with contextlib.suppress(JobNotFoundError):
+                        master.cancel(job_id, "distributed command canceled")
             while batches and len(active) < active_jobs and not self.canceled:
                 batch = batches[0]
                 try:
@@ -343,33 +573,40 @@ class _Run:
                         job_type=job_type, configs=configs)
                     job_id = master.run(config)
                 except ResourceExhaustedError:
-                    if not active:  # nothing of ours will free a place: wait a little
-                        self.cmd.canceled.wait(backoff)
-                        backoff = min(1.0, backoff * 2)
+                    if not active:  # a back-off, cut short by a cancel
+                        with wake:
+                            wake.wait_for(lambda: self.canceled, backoff)
+                        backoff = min(_FULL_BACKOFF[1], backoff * 2)
                     break
                 except JobConfigError as exc:
                     batches.popleft()
                     for item in batch:
                         self.fail(item.label, str(exc))
                     continue
-                backoff = 0.01
+                backoff = _FULL_BACKOFF[0]
                 batches.popleft()
                 active[job_id] = batch
                 self._add_job(job_id)
+                try:
+                    master.add_done_callback(job_id, on_done)
+                except JobNotFoundError:  # finished and purged already
+                    on_done(JobInfo(job_id=job_id, name="", description="",
+                                    status=Status.FAILED,
+                                    error_message="the job was purged before it was seen done"))
             if not active:
                 continue
-            # returns as soon as the oldest job is done; the others are looked at below
-            with contextlib.suppress(JobTimeoutError, JobNotFoundError):
-                master.wait(next(iter(active)), timeout=0.05)
-            for job_id in list(active):
-                try:
-                    info = master.get_status(job_id, verbose=True)
-                except JobNotFoundError:
-                    info = JobInfo(job_id=job_id, name="", description="", status=Status.FAILED,
-                                   error_message="the job was purged before it was seen done")
-                if not info.status.is_finished:
+            with wake:
+                while not finished and not (self.canceled and not cancel_sent):
+                    wake.wait()
+                done = list(finished)
+                finished.clear()
+            for info in done:
+                if info.job_id not in active:
                     continue
-                for item in active.pop(job_id):
+                batch = active.pop(info.job_id)
+                with contextlib.suppress(JobNotFoundError):  # else the callback's info
+                    info = master.get_status(info.job_id, verbose=True)
+                for item in batch:
                     reason = judge(item, info)
                     if reason is None:
                         self.succeed(item.label)

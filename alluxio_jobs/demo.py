@@ -7,12 +7,13 @@ and append it to :data:`SECTIONS`.
 """
 
 import contextlib
+import importlib.util
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TextIO
 
 import attrs
 
@@ -32,7 +33,11 @@ from alluxio_jobs.render import format_job_ls, format_job_stat, format_jobservic
 from alluxio_jobs.reports import job_ls, job_stat, jobservice_report
 from alluxio_jobs.transports import LocalTransport, WorkerTransport
 
-__all__ = ["SECTIONS", "CrashConfig", "CrashPlan", "DemoContext", "Section", "main"]
+if TYPE_CHECKING:
+    from alluxio_jobs.filesystem import FileSystem
+
+__all__ = ["SECTIONS", "CrashConfig", "CrashPlan", "DemoContext", "Section", "data_jobs",
+           "main"]
 
 #: How long the demo waits for any one job: a safety net, every job finishes far sooner.
 WAIT_SECONDS = 60.0
@@ -73,6 +78,14 @@ class DemoContext:
         """A new :class:`JobMaster` (``options``: its keyword arguments, e.g. ``store``),
         closed when the demo ends."""
         return self._stack.enter_context(JobMaster(config, transport, plans, **options))
+
+    def filesystem(self, num_workers: int = 3, **options: Any) -> "FileSystem":
+        """A new :meth:`FileSystem.local <alluxio_jobs.filesystem.FileSystem.local>`
+        (storage, job workers and a master running the data jobs; ``options``: its
+        keyword arguments), closed when the demo ends."""
+        from alluxio_jobs.filesystem import FileSystem
+
+        return self._stack.enter_context(FileSystem.local(num_workers, **options))
 
     def write(self, text: str = "") -> None:
         """Write ``text`` followed by a newline (unless it already ends with one)."""
@@ -144,8 +157,77 @@ def core_jobs(ctx: DemoContext) -> None:
                 format_jobservice_report(jobservice_report(master)))
 
 
+def data_jobs(ctx: DemoContext) -> None:
+    """The data job types on sample files in a ``file://`` under file system: Load (a
+    distributed load), Migrate (a distributed copy), Persist, Replicate, Evict, Move and
+    (with :mod:`alluxio_jobs.plans.transform`) Compact, each to COMPLETED, then ``job ls``
+    and the distributed load's ``getCmdStatus``."""
+    from alluxio_jobs.commands import distributed_cp, distributed_load, format_cmd_status, persist
+    from alluxio_jobs.fsspec_fs import AlluxioFileSystem
+    from alluxio_jobs.plans import EvictConfig, MoveConfig, ReplicateConfig
+
+    ctx.heading("Data jobs on sample files (a file:// under file system, 3 job workers)")
+    sales = ctx.workdir / "ufs" / "sales"
+    sales.mkdir(parents=True)
+    for part in range(3):
+        rows = [f"{part * 100 + i},store-{i % 7},{(i * 37) % 1000 / 10:.2f}" for i in range(90)]
+        (sales / f"part-{part}.csv").write_text("id,store,amount\n" + "\n".join(rows) + "\n")
+    fs = ctx.filesystem(3, block_size=1024, cache="memory", cache_capacity=1 << 20)
+    fs.mount("/data", (ctx.workdir / "ufs").as_uri())
+    ctx.write(f"mounted {(ctx.workdir / 'ufs').as_uri()} at /data; block size 1 KiB")
+
+    load = distributed_load(fs, "/data/sales").wait(WAIT_SECONDS)
+    ctx.write(f"distributedLoad /data/sales: {load.status.value}, "
+              f"{len(load.completed)} files cached, {len(load.job_ids)} Load jobs")
+    copy = distributed_cp(fs, "/data/sales/part-0.csv", "/data/backup/part-0.csv",
+                          write_type="CACHE_THROUGH").wait(WAIT_SECONDS)
+    ctx.write(f"distributedCp part-0.csv to /data/backup: {copy.status.value} (a Migrate job)")
+    fs.write("/data/reports/summary.csv", b"store,total\nstore-0,1234.50\n",
+             write_type="MUST_CACHE")
+    saved = persist(fs, "/data/reports").wait(WAIT_SECONDS)
+    state = fs.get_status("/data/reports/summary.csv").persistence_state.value
+    ctx.write(f"persist /data/reports (written MUST_CACHE): {saved.status.value}, now {state}")
+
+    path = "/data/sales/part-1.csv"
+    block = fs.get_status(path).blocks[0].block_id
+
+    def copies() -> list[str]:
+        info = fs.get_status(path)
+        return [w.host for b in info.blocks if b.block_id == block for w in b.locations]
+
+    def move() -> MoveConfig:  # the one copy left, to a worker without it
+        holder = copies()[0]
+        other = next(w.host for w in fs.workers() if w.host != holder)
+        return MoveConfig(path=path, block_id=block, source_worker=holder,
+                          destination_worker=other)
+
+    for make in (lambda: ReplicateConfig(path=path, block_id=block, replicas=1),
+                 lambda: EvictConfig(path=path, block_id=block, replicas=1), move):
+        config = make()
+        info = fs.master.wait(fs.master.run(config), timeout=WAIT_SECONDS)
+        ctx.write(f"{config.name:<9} block {block} of {path}: {info.status.value}, "
+                  f"copies on {', '.join(copies())}")
+    if importlib.util.find_spec("alluxio_jobs.plans.transform") is not None:
+        from alluxio_jobs.plans import CompactConfig
+
+        compact = CompactConfig(input="/data/sales", output="/data/sales-compacted",
+                                output_format="csv", max_num_files=1)
+        info = fs.master.wait(fs.master.run(compact), timeout=WAIT_SECONDS)
+        parts = [f.name for f in fs.list_status("/data/sales-compacted")]
+        ctx.write(f"Compact   /data/sales (3 CSV files) to /data/sales-compacted: "
+                  f"{info.status.value}, {', '.join(parts)}")
+    jobs = job_ls(fs.master)
+    assert all(j.status is Status.COMPLETED for j in jobs), "a data job did not complete"
+    with AlluxioFileSystem(fs).open("/data/sales/part-2.csv") as f:
+        header = f.readline().decode().strip()
+    ctx.write(f"fsspec read of /data/sales/part-2.csv through the caches: {header!r} ...")
+
+    ctx.command("alluxio job ls", format_job_ls(jobs))
+    ctx.command(f"alluxio job getCmdStatus {load.cmd_id}", format_cmd_status(load))
+
+
 #: The demo's sections, in the order they run.
-SECTIONS: list[Section] = [core_jobs]
+SECTIONS: list[Section] = [core_jobs, data_jobs]
 
 
 def main(*, out: TextIO | None = None, sections: Sequence[Section] | None = None) -> int:

@@ -17,7 +17,8 @@ Each class also derives from the builtin category it belongs to, so ordinary
     ├── JobCanceledError(CancelledError)        .job_id .reason
     ├── JobTimeoutError(TimeoutError)           .job_id .timeout
     ├── StoreError(RuntimeError)                job-history store failure
-    └── StorageError(OSError)                   .path
+    └── StorageError(OSError)                   .path .reason
+        └── CacheFullError                      .needed .free — a block cache has no room
 
 Every error keeps its context as attributes and pickles with them (errors cross
 process boundaries on remote transports). The spelling is Alluxio's throughout:
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "AlluxioJobsError",
+    "CacheFullError",
     "ClosedError",
     "JobCanceledError",
     "JobConfigError",
@@ -199,3 +201,15 @@ class StorageError(AlluxioJobsError, OSError):
         AlluxioJobsError.__init__(self, f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class CacheFullError(StorageError):
+    """A block cache (or every cache a write could use) has no room for ``needed``
+    more bytes; ``free`` is what was left (the most any of them had)."""
+
+    _fields: tuple[str, ...] = ("path", "reason", "needed", "free")
+
+    def __init__(self, path: str, reason: str, needed: int, free: int) -> None:
+        super().__init__(path, reason)
+        self.needed = needed
+        self.free = free

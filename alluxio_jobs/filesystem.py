@@ -19,7 +19,7 @@ To wire the parts yourself: build a ``Namespace`` and a ``LocalBlockNetwork``, m
 ``fs.attach(master)``.
 """
 
-import contextlib
+import functools
 import logging
 import os
 import threading
@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, Self
 
-import fsspec  # type: ignore[import-untyped]
+import fsspec
 
 from alluxio_jobs.blockcache import (
     BlockNetwork,
@@ -41,9 +41,11 @@ from alluxio_jobs.blockcache import (
 from alluxio_jobs.commands import CommandTracker
 from alluxio_jobs.errors import (
     AlluxioJobsError,
+    CacheFullError,
     ClosedError,
     JobConfigError,
     JobFailedError,
+    JobNotFoundError,
     ResourceExhaustedError,
     StorageError,
 )
@@ -62,6 +64,7 @@ from alluxio_jobs.storage import (
     check_block_size,
     normalize_path,
 )
+from alluxio_jobs.stores.base import JobStore
 from alluxio_jobs.transports.local import LocalTransport
 from alluxio_jobs.ufs import UfsWriter, read_ufs_block
 
@@ -72,7 +75,7 @@ logger = logging.getLogger(__name__)
 
 def register_storage_plans(plans: PlanRegistry, fs: "FileSystem") -> PlanRegistry:
     """Add the data job types (Load, Migrate, Persist, Evict, Replicate, SetReplica,
-    Move, BatchedJob) acting on ``fs`` to ``plans``; returns ``plans``."""
+    Move, BatchedJob, Compact) acting on ``fs`` to ``plans``; returns ``plans``."""
     from alluxio_jobs.plans.cache import (
         EvictConfig,
         EvictPlan,
@@ -104,6 +107,9 @@ def register_storage_plans(plans: PlanRegistry, fs: "FileSystem") -> PlanRegistr
     plans.register(MoveConfig, MovePlan(fs))
     plans.register(BatchedJobConfig,
                    BatchedJobPlan({"Load": load, "Migrate": migrate, "Persist": persist}))
+    from alluxio_jobs.plans.transform import register_transform_plans
+
+    register_transform_plans(plans, fs)
     return plans
 
 
@@ -130,6 +136,8 @@ class FileSystem:
         self._closed = False
         self.commands = CommandTracker(self, clock=clock)
         self._persister = _AsyncPersister(self, *persist_backoff)
+        if master is not None:
+            self.attach(master)
 
     @classmethod
     def local(
@@ -143,14 +151,16 @@ class FileSystem:
         threadpool_size: int = 10,
         master_config: MasterConfig | None = None,
         plans: PlanRegistry | None = None,
+        store: JobStore | None = None,
         write_type: WriteType | str = WriteType.ASYNC_THROUGH,
         persist_backoff: tuple[float, float] = (1.0, 3600.0),
         clock: Callable[[], float] = time.time,
     ) -> "FileSystem":
         """Storage, ``num_workers`` in-process job workers each with a block cache of
         ``cache_capacity`` bytes (a directory under ``cache_dir``, a private temporary
-        one by default, or memory), and a job master running the data jobs; all closed
-        by :meth:`close`."""
+        one by default, or memory), and a job master running the data jobs, keeping its
+        jobs and the distributed commands in ``store`` if given; all closed by
+        :meth:`close`."""
         check_block_size(block_size)
         if cache == "memory":
             def factory(w: WorkerInfo) -> Any:
@@ -172,15 +182,26 @@ class FileSystem:
         except BaseException:
             network.close()
             raise
-        master = JobMaster(master_config, transport, registry, clock=clock)
-        fs.attach(master)
+        try:
+            master = JobMaster(master_config, transport, registry, store=store, clock=clock)
+        except BaseException:
+            transport.close()
+            network.close()
+            raise
         fs._owned.extend([master, network])
+        try:
+            fs.attach(master)
+        except BaseException:
+            fs.close()
+            raise
         return fs
 
     def attach(self, master: JobMaster) -> None:
         """Use ``master`` to run this storage's jobs (its plans must be registered with
-        :func:`register_storage_plans` for this file system)."""
+        :func:`register_storage_plans` for this file system). With a job store, the
+        distributed commands are kept in it too (see :class:`CommandTracker`)."""
         self._master = master
+        self.commands.bind(master)
 
     @property
     def master(self) -> JobMaster:
@@ -286,7 +307,8 @@ class FileSystem:
         error nothing is left behind.
 
         :raises FileExistsError: the path exists and ``overwrite`` is false
-        :raises StorageError: a cache or the UFS failed (e.g. every cache is full)
+        :raises CacheFullError: no live job worker's cache has room for a block
+        :raises StorageError: a cache or the UFS failed
         """
         path = normalize_path(path)
         wt = _write_type(self.write_type if write_type is None else write_type)
@@ -349,17 +371,25 @@ class FileSystem:
             (u for u in self.network.usage() if live is None or u.worker.worker_id in live),
             key=lambda u: (-u.free, u.worker.worker_id))
         errors = []
+        full = 0  # workers without room
         for usage in usages:
             if usage.free < len(data):
                 errors.append(f"{usage.worker.host}: {usage.free} bytes free")
+                full += 1
                 continue
             try:
                 self.network.write_block(usage.worker.worker_id, block_id, data, block_checksum)
                 return usage.worker
+            except CacheFullError as exc:
+                errors.append(str(exc))
+                full += 1
             except StorageError as exc:
                 errors.append(str(exc))
-        raise StorageError(path, f"no job worker can cache block {block_id} ({len(data)} bytes): "
-                                 + ("; ".join(errors) or "there are no job workers"))
+        reason = (f"no job worker can cache block {block_id} ({len(data)} bytes): "
+                  + ("; ".join(errors) or "there are no job workers"))
+        if usages and full == len(usages):
+            raise CacheFullError(path, reason, len(data), max(u.free for u in usages))
+        raise StorageError(path, reason)
 
     def _drop(self, removed: dict[int, list[int]]) -> None:
         for worker_id, block_ids in removed.items():
@@ -448,7 +478,11 @@ def _write_type(value: object) -> WriteType:
 class _AsyncPersister:
     """Persists ASYNC_THROUGH files with Persist jobs (Alluxio's PersistenceScheduler
     and PersistenceChecker): failed jobs are retried with exponential back-off, a
-    busy master is retried later, and files deleted meanwhile are dropped."""
+    busy master is retried later, and files deleted meanwhile are dropped.
+
+    One thread does the work; it sleeps until a file is scheduled, a Persist job it
+    started finishes (the job's done callback wakes it), or a back-off ends. Nothing
+    polls the master."""
 
     def __init__(self, fs: FileSystem, initial: float, maximum: float) -> None:
         self._fs = fs
@@ -458,8 +492,8 @@ class _AsyncPersister:
         self._queue: list[int] = []
         self._thread: threading.Thread | None = None
         self._stop = False
-        #: file id -> [job id or None, attempts, time of next attempt]
-        self._pending: dict[int, list[Any]] = {}
+        #: file id -> its Persist attempts
+        self._pending: dict[int, _Persisting] = {}
 
     def schedule(self, file_id: int) -> None:
         with self._cond:
@@ -477,14 +511,8 @@ class _AsyncPersister:
             return len(self._queue) + len(self._pending)
 
     def wait_idle(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._pending:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: not self._queue and not self._pending, timeout)
 
     def close(self) -> None:
         with self._cond:
@@ -494,62 +522,89 @@ class _AsyncPersister:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
+    def _job_done(self, entry: "_Persisting", job_id: int, info: JobInfo) -> None:
+        """A Persist job's done callback (in the master's thread that finished it)."""
+        with self._cond:
+            if entry.job_id == job_id:
+                entry.outcome = info.status
+                self._cond.notify_all()
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 for file_id in self._queue:
-                    self._pending.setdefault(file_id, [None, 0, 0.0])
+                    self._pending.setdefault(file_id, _Persisting())
                 self._queue.clear()
                 if self._stop:
                     return
-                if not self._pending:
-                    self._cond.wait()
+                now = time.monotonic()
+                due = [f for f, e in self._pending.items()
+                       if e.outcome is not None or (e.job_id is None and e.next_at <= now)]
+                if not due:
+                    waits = [e.next_at for e in self._pending.values() if e.job_id is None]
+                    self._cond.wait(max(0.0, min(waits) - now) if waits else None)
                     continue
-                if all(e[0] is None for e in self._pending.values()):
-                    delay = min(e[2] for e in self._pending.values()) - time.monotonic()
-                    if delay > 0:
-                        self._cond.wait(delay)
-                        continue
-            try:
-                self._step()
-            except Exception:
-                logger.exception("async persist step failed")
+            for file_id in due:
+                try:
+                    self._step(file_id)
+                except Exception:
+                    logger.exception("async persist of file %s failed", file_id)
             with self._cond:
                 if not self._queue and not self._pending:
                     self._cond.notify_all()
 
-    def _step(self) -> None:
+    def _step(self, file_id: int) -> None:
+        """Deal with one due file: judge its finished job, or start a Persist job."""
         from alluxio_jobs.plans.transfer import PersistConfig
 
-        fs = self._fs
-        master = fs.master
-        now = time.monotonic()
-        for file_id, entry in list(self._pending.items()):
-            if entry[0] is not None or entry[2] > now:
-                continue
-            info = fs.namespace.file_by_id(file_id)
-            if info is None or info.persistence_state is PersistenceState.PERSISTED:
-                del self._pending[file_id]  # deleted meanwhile, or persisted by someone else
-                continue
-            try:
-                entry[0] = master.run(PersistConfig(file_path=info.path))
-            except (ResourceExhaustedError, ClosedError):
-                entry[2] = now + self._initial
-        running = [(f, e) for f, e in self._pending.items() if e[0] is not None]
-        if not running:
-            return
-        with contextlib.suppress(AlluxioJobsError):  # a timeout or a purged job
-            master.wait(running[0][1][0], timeout=0.2)
-        for file_id, entry in running:
-            try:
-                status = master.get_status(entry[0]).status
-            except Exception:  # noqa: BLE001 - purged: try again
-                status = Status.FAILED
-            if not status.is_finished:
-                continue
-            if status is Status.COMPLETED:
+        with self._cond:
+            entry = self._pending[file_id]
+            outcome, entry.outcome = entry.outcome, None
+            if outcome is not None:
+                entry.job_id = None
+                if outcome is Status.COMPLETED:
+                    del self._pending[file_id]
+                    return
+                entry.attempts += 1
+                entry.next_at = time.monotonic() + min(
+                    self._maximum, self._initial * 2 ** (entry.attempts - 1))
+                return
+        info = self._fs.namespace.file_by_id(file_id)
+        if info is None or info.persistence_state is PersistenceState.PERSISTED:
+            with self._cond:  # deleted meanwhile, or persisted by someone else
                 del self._pending[file_id]
-                continue
-            entry[1] += 1
-            entry[0] = None
-            entry[2] = time.monotonic() + min(self._maximum, self._initial * 2 ** (entry[1] - 1))
+            return
+        master = self._fs.master
+        try:
+            job_id = master.run(PersistConfig(file_path=info.path))
+        except (ResourceExhaustedError, ClosedError):
+            with self._cond:
+                entry.next_at = time.monotonic() + self._initial
+            return
+        except AlluxioJobsError:  # e.g. the file went away: try again later
+            logger.exception("could not start persisting %s", info.path)
+            with self._cond:
+                entry.attempts += 1
+                entry.next_at = time.monotonic() + min(
+                    self._maximum, self._initial * 2 ** (entry.attempts - 1))
+            return
+        with self._cond:
+            entry.job_id = job_id
+        try:
+            master.add_done_callback(job_id, functools.partial(self._job_done, entry, job_id))
+        except JobNotFoundError:  # finished and purged already: look at the file again
+            with self._cond:
+                entry.outcome = Status.FAILED
+                self._cond.notify_all()
+
+
+class _Persisting:
+    """The Persist attempts of one ASYNC_THROUGH file."""
+
+    __slots__ = ("attempts", "job_id", "next_at", "outcome")
+
+    def __init__(self) -> None:
+        self.job_id: int | None = None  # its running Persist job
+        self.outcome: Status | None = None  # how that job ended, told by its callback
+        self.attempts = 0  # failed attempts so far
+        self.next_at = 0.0  # when to start the next attempt (time.monotonic)

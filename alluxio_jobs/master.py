@@ -42,7 +42,7 @@ from alluxio_jobs.model import (
     WorkerInfo,
 )
 from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, SelectContext, WorkflowConfig
-from alluxio_jobs.stores.base import JobRecord, JobStore
+from alluxio_jobs.stores.base import JobRecord, JobStore, StoreSource
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.transports.local import LocalTransport
 from alluxio_jobs.worker import error_type_of
@@ -218,8 +218,9 @@ class JobMaster:
 
     def add_done_callback(self, job_id: int, fn: Callable[[JobInfo], None]) -> None:
         """Call ``fn(info)`` once the job is finished (with a store: once that is written),
-        in the thread that finished it, or at once if it already is. Exceptions raised by
-        ``fn`` are logged and ignored.
+        in the thread that finished it, or at once if it already is. Callbacks run before
+        :meth:`wait` returns for that job, so a plan can clean up after a failed job
+        before anyone sees it finished. Exceptions raised by ``fn`` are logged and ignored.
 
         :raises JobNotFoundError: unknown id
         """
@@ -240,6 +241,17 @@ class JobMaster:
             new_id = self._next_id
             self._next_id += 1
             return new_id
+
+    def add_store_source(self, source: StoreSource) -> Callable[[], None] | None:
+        """Have the store writer write ``source``'s records (the distributed commands
+        of a file system) in its batches, until the master closes. Returns the function
+        that asks for a write now (as :meth:`wait` does for a finished job), or None
+        when the master has no store or is closed."""
+        with self._guard:
+            if self._writer is None or self._closed:
+                return None
+            self._writer.add_source(source)
+            return self._writer.kick
 
     def list(self, statuses: Iterable[Status | str] | None = None,
              name: str | None = None) -> builtins.list[int]:
@@ -520,11 +532,11 @@ class JobMaster:
                     if waiter.info is None and job_id in self._tracker:
                         waiter.info = self._tracker.info(job_id, False)
                     ready.append(waiter)
-        for waiter in ready:
-            waiter.event.set()
+        for waiter in ready:  # callbacks first: wait() returns after they ran
             if waiter.info is not None:
                 for fn in waiter.callbacks:
                     _call(fn, waiter.info)
+            waiter.event.set()
 
     # ----------------------------------------------------------------- job store
 

@@ -222,6 +222,7 @@ converter.register_structure_hook_func(
     lambda cls: isinstance(cls, type) and issubclass(cls, JobConfig), _structure_nested_config
 )
 converter.register_structure_hook(Status, lambda value, _type: Status(value))
+converter.register_unstructure_hook(Status, lambda status: status.value)
 
 
 def _structure_request(data: Any, _cls: type) -> TaskRequest:

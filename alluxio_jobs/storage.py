@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
-import fsspec  # type: ignore[import-untyped]
-from fsspec.core import url_to_fs  # type: ignore[import-untyped]
+import fsspec
+from fsspec.core import url_to_fs
 from sortedcontainers import SortedDict
 
 from alluxio_jobs.errors import JobConfigError, NotFoundError, StorageError

@@ -11,6 +11,7 @@
 
 import contextlib
 import functools
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ __all__ = [
     "ManualClock",
     "MockTransport",
     "RaiseConfig",
+    "RandomFaults",
     "RejectSubmit",
     "check_job_store",
     "check_transport",
@@ -183,6 +185,57 @@ Fault = LoseWorker | FailTask | DropTask | RejectSubmit | Hold | Delay
 FaultPolicy = Callable[[int, TaskRequest], Fault | None]
 
 
+class RandomFaults:
+    """A fault policy that injects each kind of fault with a given probability per task.
+
+    Seeded and thread-safe, so a run can be repeated (with one submitting thread, the
+    same seed gives the same faults). ``counts`` tells how many of each were injected.
+    Each rate is a probability per submitted task; a :class:`Delay` lasts a uniform
+    0..``delay_seconds``::
+
+        faults = RandomFaults(seed=7, lose=0.001, fail=0.01, drop=0.01, reject=0.01,
+                              delay=0.05, delay_seconds=0.002)
+        transport = FaultyTransport(LocalTransport(num_workers=4), faults)
+    """
+
+    def __init__(self, seed: int | None = None, *, lose: float = 0.0, fail: float = 0.0,
+                 drop: float = 0.0, reject: float = 0.0, delay: float = 0.0,
+                 delay_seconds: float = 0.001) -> None:
+        rates = {"lose": lose, "fail": fail, "drop": drop, "reject": reject, "delay": delay}
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name}: must be in 0..1, got {rate!r}")
+        if sum(rates.values()) > 1.0:
+            raise ValueError(f"the rates add up to more than 1: {rates!r}")
+        self.rates = rates
+        self.delay_seconds = delay_seconds
+        self.counts: dict[str, int] = dict.fromkeys(rates, 0)
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __call__(self, worker_id: int, request: TaskRequest) -> Fault | None:
+        with self._lock:
+            draw = self._random.random()
+            seconds = self._random.uniform(0.0, self.delay_seconds)
+            for name, rate in self.rates.items():
+                if draw < rate:
+                    self.counts[name] += 1
+                    break
+                draw -= rate
+            else:
+                return None
+        if name == "lose":
+            return LoseWorker()
+        if name == "fail":
+            return FailTask()
+        if name == "drop":
+            return DropTask()
+        if name == "reject":
+            return RejectSubmit(TransportError(f"task {request.task_id} of job "
+                                               f"{request.job_id} was rejected"))
+        return Delay(seconds)
+
+
 class FaultyTransport(WorkerTransport):
     """Wraps ``inner`` and injects the fault ``faults(worker_id, request)`` returns.
 
@@ -190,9 +243,15 @@ class FaultyTransport(WorkerTransport):
     task sent to it and not yet finished fails with ``WorkerLostError``.
     """
 
-    def __init__(self, inner: WorkerTransport, faults: FaultPolicy | None = None) -> None:
+    def __init__(self, inner: WorkerTransport, faults: FaultPolicy | None = None, *,
+                 on_worker_lost: Callable[[int], None] | None = None) -> None:
         self.inner = inner
         self.faults: FaultPolicy = faults or (lambda worker_id, request: None)
+        #: Called with the worker id once a worker is lost (a LoseWorker fault or
+        #: :meth:`kill_worker`), before its tasks are failed, e.g. to start a
+        #: replacement; it runs in the thread that lost the worker, so hand slow work
+        #: to another thread.
+        self.on_worker_lost = on_worker_lost
         self._lock = threading.Lock()
         self._dead: set[int] = set()
         self._inflight: dict[int, dict[tuple[int, int], Future[TaskResult]]] = {}
@@ -219,12 +278,16 @@ class FaultyTransport(WorkerTransport):
         """Lose ``worker_id`` now."""
         host = next((w.host for w in self.inner.workers() if w.worker_id == worker_id), "")
         with self._lock:
+            already = worker_id in self._dead
             self._dead.add(worker_id)
             futures = list(self._inflight.pop(worker_id, {}).values())
-        for key in [k for k in self._held if k[0] == worker_id]:
-            self._held[key].set()
-        for future in futures:
+            held = [event for key, event in self._held.items() if key[0] == worker_id]
+        if self.on_worker_lost is not None and not already:
+            self.on_worker_lost(worker_id)
+        for future in futures:  # before the held tasks wake: they fail, not cancel
             _set_exception(future, WorkerLostError(worker_id, host))
+        for event in held:
+            event.set()
 
     def submit(self, worker_id: int, request: TaskRequest,
                on_running: Callable[[], None] | None = None) -> "Future[TaskResult]":
@@ -238,6 +301,8 @@ class FaultyTransport(WorkerTransport):
         outer: Future[TaskResult] = Future()
         key = (request.job_id, request.task_id)
         with self._lock:
+            if worker_id in self._dead:  # lost since the check above
+                raise WorkerNotFoundError(worker_id)
             self._inflight.setdefault(worker_id, {})[key] = outer
         outer.add_done_callback(lambda _f: self._forget(worker_id, key, outer))
         if isinstance(fault, LoseWorker):
@@ -498,7 +563,8 @@ def _check_concurrent_submits(transport: WorkerTransport, workers: Sequence[Work
 
 
 def check_job_store(make_store: Callable[[], JobStore]) -> None:
-    """Check that a job store keeps the JobStore contract; AssertionError if not.
+    """Check that a job store keeps the JobStore contract (jobs, distributed commands,
+    worker health, cancel requests); AssertionError if not.
 
     ``make_store`` returns a new, empty store.
     """
@@ -546,6 +612,48 @@ def check_job_store(make_store: Callable[[], JobStore]) -> None:
                   JobWorkerHealth(worker_id=0, host="a")]
         store.put_worker_health(health)
         assert [h.host for h in store.worker_health()] == ["a", "b"], "health by worker id"
+        _check_commands(store)
     finally:
         store.close()
     store.close()  # idempotent
+
+
+def _check_commands(store: JobStore) -> None:
+    """The distributed-command part of :func:`check_job_store` (jobs 1 and 2 stored)."""
+    from alluxio_jobs.stores.base import CommandRecord
+
+    assert store.get_command(7) is None, "an unknown command is None"
+    assert store.command_ids() == [], "a new store has no commands"
+    running = CommandRecord(cmd_id=7, operation="DIST_LOAD", description="distributedLoad /a",
+                            status=Status.RUNNING, total=4, submitted=5, last_updated=6,
+                            completed=["/a/1"], failed={"/a/2": "boom"}, job_ids=[1])
+    other = CommandRecord(cmd_id=8, operation="FREE", description="free /b",
+                          status=Status.COMPLETED, skipped=["/b/1"])
+    store.write([], [], next_job_id=9, commands=[running, other])
+    assert store.get_command(7) == running, "get_command() returns what was written"
+    assert store.command_ids() == [7, 8], "command_ids() lists every command in id order"
+    assert store.command_ids([Status.COMPLETED]) == [8], "command_ids() filters by status"
+    header = store.get_command(7, files=False)
+    assert header is not None, "files=False still finds the command"
+    assert (header.status, header.total, header.completed, header.failed, header.job_ids) == (
+        Status.RUNNING, 4, [], {}, []), "files=False leaves the lists out"
+    tail = CommandRecord(cmd_id=7, operation="DIST_LOAD", description="distributedLoad /a",
+                         status=Status.FAILED, total=4, error_message="", submitted=5,
+                         last_updated=9, completed=["/a/3"], failed={"/a/4": "bang"},
+                         skipped=["/a/5"], job_ids=[2, 3], offsets=(1, 1, 0, 1))
+    store.write([], [], next_job_id=9, commands=[tail])
+    store.write([], [], next_job_id=9, commands=[tail])  # a retried batch changes nothing
+    whole = store.get_command(7)
+    assert whole is not None
+    assert whole.completed == ["/a/1", "/a/3"], f"lists grow from their offsets: {whole}"
+    assert whole.failed == {"/a/2": "boom", "/a/4": "bang"}, whole
+    assert (whole.skipped, whole.job_ids) == (["/a/5"], [1, 2, 3]), whole
+    assert (whole.status, whole.last_updated, whole.offsets) == (Status.FAILED, 9,
+                                                                 (0, 0, 0, 0)), whole
+    assert store.load().next_job_id == 9, "a batch of commands only keeps the next job id"
+    store.write([], [1], next_job_id=9)
+    assert store.get_command(7) is not None, "deleting a job keeps the commands"
+    store.write([], [], next_job_id=9, command_deletes=[7])
+    assert store.get_command(7) is None, "command_deletes drops the command"
+    assert store.command_ids() == [8]
+    assert [r.job_id for r in store.records()] == [2], "command_deletes keeps the jobs"

@@ -243,9 +243,11 @@ class JobWorker:
             threads = list(self._threads)
             self._cond.notify_all()
         for item in items:
-            item.cancel_event.set()
+            # resolve before signalling: a killed worker's running task must end lost,
+            # not CANCELED by a task that noticed the flag first
             if item.state == _QUEUED or fail_running:
                 self._resolve(item, *outcome(item))
+            item.cancel_event.set()
         if already:
             return
         for _ in threads:

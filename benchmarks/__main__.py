@@ -8,7 +8,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from benchmarks import dispatch, memory, report
+from benchmarks import compact, dask_dispatch, dispatch, distributed_load, memory, report
 
 Benchmark = Callable[[Sequence[str] | None], None]
 
@@ -17,6 +17,11 @@ BENCHMARKS: dict[str, tuple[Benchmark, list[str], list[str]]] = {
     "dispatch": (dispatch.main, [], ["--jobs", "2000", "--repeat", "1"]),
     "report": (report.main, [], ["--jobs", "10000", "--report-calls", "100", "--repeat", "3"]),
     "memory": (memory.main, [], ["--jobs", "10000"]),
+    "dask_dispatch": (dask_dispatch.main, [], ["--jobs", "500", "--repeat", "1"]),
+    "compact": (compact.main, [], ["--quick"]),
+    "distributed_load": (distributed_load.main, [],
+                         ["--large", "2", "--large-mib", "8", "--small", "100", "--small-kib", "16",
+                          "--block-mib", "4", "--repeat", "1"]),
 }
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,82 @@ def test_errors_print_one_line_without_traceback(tmp_path: Path, master: JobMast
     assert unknown.stderr == ("Failed to get status of the job 5: "
                               "The job of id 5 does not exist\n")
     assert "Traceback" not in missing.stderr + unknown.stderr
+
+
+# ------------------------------------------------------------ distributed commands
+
+
+LOAD_WORKLOAD = textwrap.dedent("""
+    import json
+    import sys
+    from pathlib import Path
+
+    from alluxio_jobs import FileSystem, distributed_load
+    from alluxio_jobs.commands import format_cmd_status
+    from alluxio_jobs.stores import SQLiteJobStore
+
+    store, ufs = sys.argv[1], Path(sys.argv[2])
+    (ufs / "in").mkdir(parents=True)
+    for i in range(5):
+        (ufs / "in" / f"f{i}").write_bytes(bytes([i]) * 500)
+    (ufs / "in" / "zbig").write_bytes(b"z" * 8192)  # more than the cache holds
+    with FileSystem.local(1, block_size=1024, cache="memory", cache_capacity=4096,
+                          store=SQLiteJobStore(store)) as fs:
+        fs.mount("/data", ufs.as_uri())
+        info = distributed_load(fs, "/data/in", active_jobs=1).wait(60)
+        print(json.dumps({"cmd_id": info.cmd_id, "text": format_cmd_status(info)}),
+              flush=True)
+        sys.stdin.read()  # the master keeps running (and writing its store) until told
+""")
+
+
+def test_get_cmd_status_of_a_command_run_by_another_process(tmp_path: Path):
+    store = tmp_path / "jobs.db"
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_WORKLOAD)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), str(store), str(tmp_path / "ufs")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        ran = json.loads(proc.stdout.readline())
+        cmd_id = str(ran["cmd_id"])
+        result = cli("--store", str(store), "job", "getCmdStatus", cmd_id)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ran["text"]
+        assert result.stdout == "".join([
+            "Get command status information below:\n",
+            *(f"Successfully loaded path /data/in/f{i}\n" for i in range(5)),
+            "Total completed file count is 5, failed file count is 1\n",
+            "Failed files are:\n",
+            "/data/in/zbig\n",
+        ])
+        data = json.loads(cli("--store", str(store), "--json", "job", "getCmdStatus",
+                              cmd_id).stdout)
+        assert (data["type"], data["cmd_id"], data["operation"], data["status"]) == (
+            "CmdInfo", ran["cmd_id"], "DIST_LOAD", "FAILED")
+        assert data["completed"] == [f"/data/in/f{i}" for i in range(5)]
+        assert list(data["failed"]) == ["/data/in/zbig"]
+        assert "is full" in data["failed"]["/data/in/zbig"]
+        assert len(data["job_ids"]) == 6
+        jobs = cli("--store", str(store), "job", "ls").stdout
+        assert cmd_id not in jobs  # as Alluxio: job ls lists jobs, not commands
+        assert all(str(job_id) in jobs for job_id in data["job_ids"])
+    finally:
+        proc.stdin.close()
+        proc.wait(WAIT)
+        proc.stdout.close()
+    assert proc.returncode == 0
+
+
+def test_get_cmd_status_of_an_unknown_id_fails_in_one_line(master: JobMaster, finished_jobs,
+                                                           store_path: Path):
+    result = cli("--store", str(store_path), "job", "getCmdStatus", str(finished_jobs[0]))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (f"Failed to get status of the command {finished_jobs[0]}: "
+                             f"The job of id {finished_jobs[0]} does not exist\n")
+    bad = cli("--store", str(store_path), "job", "getCmdStatus", "x")
+    assert bad.returncode == 2
+    assert "Arg x is not type long" in bad.stderr

@@ -9,6 +9,7 @@ import pytest
 from alluxio_jobs import JobMaster, MasterConfig, NoopConfig, errors
 from alluxio_jobs.errors import (
     AlluxioJobsError,
+    CacheFullError,
     ClosedError,
     JobCanceledError,
     JobConfigError,
@@ -63,6 +64,11 @@ SAMPLES: list[Any] = [
     pytest.param(StorageError("/data/a.bin", "no such file"),
                  {"path": "/data/a.bin", "reason": "no such file"},
                  "/data/a.bin: no such file", id="StorageError"),
+    pytest.param(CacheFullError("block 7", "cache is full: 50 bytes needed, 40 of 100 free",
+                                50, 40),
+                 {"path": "block 7", "reason": "cache is full: 50 bytes needed, 40 of 100 free",
+                  "needed": 50, "free": 40},
+                 "block 7: cache is full: 50 bytes needed, 40 of 100 free", id="CacheFullError"),
 ]
 
 
@@ -114,6 +120,7 @@ def test_every_public_error_derives_from_the_common_base():
     (JobTimeoutError, TimeoutError),
     (StoreError, RuntimeError),
     (StorageError, OSError),
+    (CacheFullError, OSError),
 ])
 def test_builtin_category(cls, builtin):
     assert issubclass(cls, builtin)
@@ -124,6 +131,7 @@ def test_hierarchy_within_the_tree():
     assert issubclass(JobNotFoundError, NotFoundError)
     assert issubclass(WorkerNotFoundError, NotFoundError)
     assert issubclass(WorkerLostError, TransportError)
+    assert issubclass(CacheFullError, StorageError)
 
 
 def test_job_config_error_value_is_shown_as_repr():
@@ -159,6 +167,13 @@ def test_storage_error_stays_an_os_error_after_pickling():
     assert isinstance(copy, OSError)
     with pytest.raises(OSError, match="/x: denied"):
         raise copy
+
+
+def test_cache_full_error_stays_a_storage_error_after_pickling():
+    copy = pickle.loads(pickle.dumps(CacheFullError("block 1", "full", 10, 0)))
+    assert isinstance(copy, OSError)
+    assert isinstance(copy, CacheFullError)
+    assert (copy.needed, copy.free) == (10, 0)
 
 
 def test_canceled_error_is_caught_as_a_future_cancellation():

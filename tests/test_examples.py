@@ -1,6 +1,7 @@
 """Every ``examples/*.py``, ``python -m alluxio_jobs demo`` and the Python code of the docs
 run in a fresh process and exit 0."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -102,6 +103,21 @@ def test_demo(tmp_path: Path) -> None:
     failed = [line for line in proc.stdout.splitlines() if "Name: Crash" in line]
     assert len(failed) == 2  # in the recently modified and the recently failed lists
     assert all(line.endswith("Status: FAILED") for line in failed)
+    # the data-jobs section: every data job type, COMPLETED, and a distributed load's status
+    data_ls = proc.stdout.split("$ alluxio job ls\n")[2].split("\n\n")[0].splitlines()
+    names = {line.split()[1] for line in data_ls}
+    assert names - {"Compact"} == {"Evict", "Load", "Migrate", "Move", "Persist", "Replicate"}
+    if importlib.util.find_spec("alluxio_jobs.plans.transform") is not None:
+        assert "Compact" in names
+    assert {line.split()[2] for line in data_ls} == {"COMPLETED"}
+    assert_lines(proc.stdout, [
+        "distributedLoad /data/sales: COMPLETED, 3 files cached, 3 Load jobs",
+        "Move      block ... of /data/sales/part-1.csv: COMPLETED, copies on local-worker-...",
+        "$ alluxio job getCmdStatus ...",
+        "Get command status information below:",
+        "Successfully loaded path /data/sales/part-0.csv",
+        "Total completed file count is 3, failed file count is 0",
+    ])
 
 
 @pytest.mark.parametrize("argv", [[], ["bogus"], ["demo", "--unknown"]])

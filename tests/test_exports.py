@@ -18,6 +18,15 @@ PUBLIC_MODULES = [
     "alluxio_jobs.testing",
     "alluxio_jobs.plans",
     "alluxio_jobs.transports",
+    "alluxio_jobs.stores",
+    "alluxio_jobs.storage",
+    "alluxio_jobs.blockcache",
+    "alluxio_jobs.ufs",
+    "alluxio_jobs.filesystem",
+    "alluxio_jobs.commands",
+    "alluxio_jobs.replication",
+    "alluxio_jobs.plans.cache",
+    "alluxio_jobs.plans.transfer",
 ]
 
 
@@ -75,3 +84,29 @@ def test_public_module_lists_what_it_defines(module_name):
     own = {name for name, obj in _public_objects(module).items()
            if getattr(obj, "__module__", None) == module_name}
     assert sorted(own - set(module.__all__)) == []
+
+
+def test_the_storage_api_is_exported_from_the_package():
+    from alluxio_jobs import commands, filesystem, plans, replication, storage
+
+    expected = {
+        "FileSystem": filesystem.FileSystem,
+        "WriteType": storage.WriteType,
+        "PersistenceState": storage.PersistenceState,
+        "FileInfo": storage.FileInfo,
+        "distributed_load": commands.distributed_load,
+        "distributed_cp": commands.distributed_cp,
+        "distributed_mv": commands.distributed_mv,
+        "persist": commands.persist,
+        "free": commands.free,
+        "CommandHandle": commands.CommandHandle,
+        "CmdInfo": commands.CmdInfo,
+        "ReplicationChecker": replication.ReplicationChecker,
+        "decommission": replication.decommission,
+    }
+    for name in ("LoadConfig", "MigrateConfig", "PersistConfig", "EvictConfig",
+                 "ReplicateConfig", "SetReplicaConfig", "MoveConfig", "BatchedJobConfig"):
+        expected[name] = getattr(plans, name)
+    for name, obj in expected.items():
+        assert name in alluxio_jobs.__all__, name
+        assert getattr(alluxio_jobs, name) is obj, name

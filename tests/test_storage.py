@@ -1,5 +1,6 @@
 """The embedded storage: block caches, the namespace and the FileSystem client."""
 
+import errno
 import importlib
 import inspect
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alluxio_jobs.blockcache import DirectoryBlockCache, MemoryBlockCache, checksum
-from alluxio_jobs.errors import JobConfigError, NotFoundError, StorageError
+from alluxio_jobs.errors import CacheFullError, JobConfigError, NotFoundError, StorageError
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.storage import Namespace, PersistenceState, WriteType, normalize_path
 from tests.plans.support import (  # noqa: F401
@@ -68,10 +69,39 @@ def test_full_cache_refuses_and_keeps_nothing(cache_kind: str) -> None:
     cache = make_cache(cache_kind, 100)
     try:
         cache.put(1, b"a" * 60)
-        with pytest.raises(StorageError, match=r"is full: 50 bytes needed, 40 of 100 free"):
+        with pytest.raises(CacheFullError, match=r"is full: 50 bytes needed, 40 of 100 free"
+                           ) as full:
             cache.put(2, b"b" * 50)
+        assert (full.value.path, full.value.needed, full.value.free) == ("block 2", 50, 40)
+        assert isinstance(full.value, StorageError)
         assert cache.block_ids() == [1]
         assert cache.used == 60
+    finally:
+        cache.close()
+
+
+def test_a_full_disk_under_a_directory_cache_is_a_full_cache(tmp_path: Path) -> None:
+    class DiskFull:
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    class FullDisk(DirectoryBlockCache):
+        def _open(self, block_id: int) -> object:
+            tmp, real = super()._open(block_id)
+            real.close()
+            return tmp, DiskFull()
+
+    cache = FullDisk(1000, tmp_path / "cache")
+    try:
+        with pytest.raises(CacheFullError, match="its disk has no room") as full:
+            cache.put(1, b"x" * 10)
+        assert full.value.needed == 10
+        assert cache.block_ids() == []
+        assert cache.used == 0
+        assert os.listdir(tmp_path / "cache") == []  # the partial block is gone
     finally:
         cache.close()
 
@@ -256,8 +286,9 @@ def test_full_caches_refuse_a_write_and_keep_nothing(make_fs: FsFactory, ufs_url
     fs = make_fs(2, cache_capacity=2048)
     fs.mount("/data", ufs_url)
     fs.write("/data/small", b"s" * 1500, write_type="MUST_CACHE")
-    with pytest.raises(StorageError, match="no job worker can cache block"):
+    with pytest.raises(CacheFullError, match="no job worker can cache block") as full:
         fs.write("/data/big", b"b" * 3000, write_type="CACHE_THROUGH")
+    assert (full.value.path, full.value.needed) == ("/data/big", 952)  # its 3rd block
     assert not fs.exists("/data/big")
     assert sum(len(b) for b in cached_blocks(fs).values()) == 2  # only /data/small's
     assert ufs_names(fs, "/data") == []

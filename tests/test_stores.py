@@ -1,5 +1,7 @@
 """Job stores: the shared contract, SQLite durability and safety, master restarts."""
 
+import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -9,6 +11,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alluxio_jobs import (
@@ -22,7 +25,8 @@ from alluxio_jobs import (
     StoreError,
 )
 from alluxio_jobs.stores import JobStore, MemoryJobStore, SQLiteJobStore
-from alluxio_jobs.stores.sqlite import SCHEMA_VERSION
+from alluxio_jobs.stores.base import CommandRecord
+from alluxio_jobs.stores.sqlite import _MIGRATIONS, SCHEMA_VERSION
 from alluxio_jobs.testing import (
     EchoConfig,
     FaultyTransport,
@@ -50,11 +54,22 @@ def test_store_conformance(make_store):
 
 def test_check_job_store_catches_a_store_that_forgets():
     class Forgetful(MemoryJobStore):
-        def write(self, upserts, deletes, next_job_id):
-            super().write(upserts[:1], deletes, next_job_id)
+        def write(self, upserts, deletes, next_job_id, **commands):
+            super().write(upserts[:1], deletes, next_job_id, **commands)
 
     with pytest.raises(AssertionError, match="every job"):
         check_job_store(Forgetful)
+
+
+def test_check_job_store_catches_a_store_that_ignores_command_offsets():
+    class Rewriting(MemoryJobStore):
+        def write(self, upserts, deletes, next_job_id, *, commands=(), command_deletes=()):
+            commands = [attrs.evolve(c, offsets=(0, 0, 0, 0)) for c in commands]
+            super().write(upserts, deletes, next_job_id, commands=commands,
+                          command_deletes=command_deletes)
+
+    with pytest.raises(AssertionError, match="lists grow from their offsets"):
+        check_job_store(Rewriting)
 
 
 # ------------------------------------------------------------------- SQLite
@@ -108,6 +123,70 @@ def test_store_from_a_newer_version_is_refused_and_left_alone(tmp_path: Path):
     with pytest.raises(StoreError, match="newer"):
         SQLiteJobStore(path)
     assert path.read_bytes() == before
+
+
+def _version_1_store(path: Path, job_id: int) -> None:
+    """A store as alluxio_jobs wrote it before distributed commands were stored."""
+    db = sqlite3.connect(path)
+    with db:
+        for statement in _MIGRATIONS[1].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        info = {"type": "JobInfo", "job_id": job_id, "name": "NoOp", "description": "NoOp",
+                "status": "COMPLETED", "error_type": "", "error_message": "", "result": "",
+                "last_updated": 1_700_000_000_000, "tasks": [], "children": []}
+        db.execute("INSERT INTO jobs VALUES (?, NULL, 'NoOp', 'COMPLETED', ?, ?, ?)",
+                   (job_id, info["last_updated"], '{"type": "NoOp"}', json.dumps(info)))
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [("schema_version", "1"), ("next_job_id", str(job_id + 1))])
+    db.close()
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_jobs(tmp_path: Path):
+    path = tmp_path / "jobs.db"
+    job_id = 1_700_000_010_000
+    _version_1_store(path, job_id)
+    with SQLiteJobStore(path) as store:
+        assert store.command_ids() == []
+        record = store.get(job_id)
+        assert record is not None
+        assert (record.name, record.status, record.config) == ("NoOp", Status.COMPLETED,
+                                                               {"type": "NoOp"})
+        command = CommandRecord(cmd_id=job_id + 1, operation="FREE", description="free /x",
+                                status=Status.COMPLETED, completed=["/x/a"])
+        store.write([], [], job_id + 2, commands=[command])
+    with sqlite3.connect(path) as db:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    db.close()
+    assert version == (str(SCHEMA_VERSION),)
+    # a master opened on the migrated store lists the old job and goes on after its ids
+    with JobMaster(transport=MockTransport(), store=SQLiteJobStore(path)) as master:
+        assert master.list() == [job_id]
+        assert master.get_status(job_id).status is Status.COMPLETED
+        assert master.run(NoopConfig()) > job_id + 1
+    with SQLiteJobStore(path, create=False) as store:
+        assert store.get_command(job_id + 1) == command
+
+
+def test_a_store_migrated_by_another_opener_meanwhile_is_not_migrated_twice(tmp_path: Path):
+    path = tmp_path / "jobs.db"
+    _version_1_store(path, 5)
+
+    class Racing(SQLiteJobStore):
+        raced = False
+
+        @contextlib.contextmanager
+        def _transaction(self):
+            if not Racing.raced:  # another process migrates it after this one looked
+                Racing.raced = True
+                SQLiteJobStore(self.path).close()
+            with super()._transaction():
+                yield
+
+    with Racing(path) as store:
+        assert Racing.raced
+        assert store.get(5) is not None
+        assert store.command_ids() == []
 
 
 def test_other_sqlite_databases_are_refused(tmp_path: Path):

@@ -3,13 +3,16 @@
 import abc
 import builtins
 from collections.abc import Iterable, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 
 from alluxio_jobs.model import JobInfo, JobServiceSummary, JobWorkerHealth, Status
 
-__all__ = ["JobRecord", "JobStore", "StoreView", "StoredJobs"]
+if TYPE_CHECKING:
+    from alluxio_jobs.commands import CmdInfo
+
+__all__ = ["CommandRecord", "JobRecord", "JobStore", "StoreSource", "StoreView", "StoredJobs"]
 
 RECENT_LENGTH = 10
 
@@ -34,6 +37,34 @@ class JobRecord:
 
 
 @attrs.frozen(kw_only=True)
+class CommandRecord:
+    """One distributed command as stored: what ``job getCmdStatus`` shows.
+
+    ``completed``, ``skipped`` and ``failed`` (path -> reason) name files in the order
+    they were dealt with, ``job_ids`` the command's jobs in the order they were
+    submitted. These lists only grow while a command runs, so a write need not repeat
+    them: ``offsets`` gives, for ``completed``, ``failed``, ``skipped`` and ``job_ids``
+    in that order, the position in the command's whole list of the record's first
+    element. A store keeps the elements it holds before that position and puts the
+    record's from there on. A read returns whole lists (and offsets of zero).
+    """
+
+    cmd_id: int
+    operation: str
+    description: str
+    status: Status
+    total: int = 0
+    error_message: str = ""
+    submitted: int = 0
+    last_updated: int = 0
+    completed: list[str] = attrs.field(factory=list)
+    failed: dict[str, str] = attrs.field(factory=dict)
+    skipped: list[str] = attrs.field(factory=list)
+    job_ids: list[int] = attrs.field(factory=list)
+    offsets: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+@attrs.frozen(kw_only=True)
 class StoredJobs:
     """What a store holds when a master opens it."""
 
@@ -45,8 +76,9 @@ class JobStore(abc.ABC):
     """Keeps job history for a master, and serves it to readers such as the CLI.
 
     The owning master calls :meth:`load` once, then :meth:`write` from one writer
-    thread with batches of changes. Readers (any thread, or another process for
-    durable stores) use the query methods. Implementations are thread-safe.
+    thread with batches of changes: jobs, and the distributed commands of the file
+    system that uses the master. Readers (any thread, or another process for durable
+    stores) use the query methods. Implementations are thread-safe.
     """
 
     @abc.abstractmethod
@@ -58,8 +90,11 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def write(self, upserts: Sequence[JobRecord], deletes: Iterable[int],
-              next_job_id: int) -> None:
-        """Apply one batch atomically: insert or replace ``upserts``, drop ``deletes``."""
+              next_job_id: int, *, commands: Sequence[CommandRecord] = (),
+              command_deletes: Iterable[int] = ()) -> None:
+        """Apply one batch atomically: insert or replace the jobs ``upserts`` and drop
+        ``deletes``; insert or update ``commands`` (see :class:`CommandRecord` for
+        their lists) and drop ``command_deletes``."""
 
     @abc.abstractmethod
     def get(self, job_id: int) -> JobRecord | None:
@@ -73,6 +108,15 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def summary(self) -> JobServiceSummary:
         """Counts per status and the report's three top-10 lists (brief infos)."""
+
+    @abc.abstractmethod
+    def get_command(self, cmd_id: int, *, files: bool = True) -> CommandRecord | None:
+        """One distributed command with whole lists, or None; ``files=False`` leaves
+        its four lists empty (cheaper, for a command's status only)."""
+
+    @abc.abstractmethod
+    def command_ids(self, statuses: Iterable[Status] | None = None) -> list[int]:
+        """Ids of the stored distributed commands, ascending, filtered by status."""
 
     @abc.abstractmethod
     def put_worker_health(self, health: Sequence[JobWorkerHealth]) -> None:
@@ -98,6 +142,21 @@ class JobStore(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class StoreSource(Protocol):
+    """Records other than jobs that a master's store writer writes in its batches
+    (:meth:`JobMaster.add_store_source`): a file system's distributed commands."""
+
+    def take_commands(self) -> tuple[list[CommandRecord], list[int]]:
+        """What changed since the last batch: (commands to write, ids to delete)."""
+
+    def commands_written(self, ok: bool) -> None:
+        """The batch holding the last :meth:`take_commands` was written (or, if not
+        ``ok``, failed: take it again next time)."""
+
+    def store_closed(self) -> None:
+        """The writer stopped after its last batch; nothing more will be written."""
 
 
 def brief(record: JobRecord) -> JobInfo:
@@ -163,6 +222,19 @@ class StoreView:
 
     def worker_health(self) -> "builtins.list[JobWorkerHealth]":
         return self.store.worker_health()
+
+    def get_cmd_status(self, cmd_id: int) -> "CmdInfo":
+        """A distributed command's record (``job getCmdStatus``).
+
+        :raises JobNotFoundError: no such command in the store
+        """
+        from alluxio_jobs.commands import cmd_info
+        from alluxio_jobs.errors import JobNotFoundError
+
+        record = self.store.get_command(cmd_id)
+        if record is None:
+            raise JobNotFoundError(cmd_id)
+        return cmd_info(record)
 
 
 def _statuses(statuses: Iterable[Status | str] | None) -> list[Status] | None:

@@ -15,14 +15,21 @@ from typing import Any, TypeVar
 
 from alluxio_jobs.errors import StoreError
 from alluxio_jobs.model import JobServiceSummary, JobWorkerHealth, Status
-from alluxio_jobs.stores.base import RECENT_LENGTH, JobRecord, JobStore, StoredJobs, brief
+from alluxio_jobs.stores.base import (
+    RECENT_LENGTH,
+    CommandRecord,
+    JobRecord,
+    JobStore,
+    StoredJobs,
+    brief,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 T = TypeVar("T")
 
 #: The schema this library writes. Older stores are migrated on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     # version -> SQL that brings a store from version - 1 to version
@@ -46,7 +53,33 @@ _MIGRATIONS: dict[int, str] = {
         CREATE TABLE workers (worker_id INTEGER PRIMARY KEY, health TEXT NOT NULL);
         CREATE TABLE cancel_requests (job_id INTEGER PRIMARY KEY);
     """,
+    # distributed commands: one row each, and one row per file dealt with or job run
+    2: """
+        CREATE TABLE commands (
+            cmd_id INTEGER PRIMARY KEY,
+            operation TEXT NOT NULL,
+            description TEXT NOT NULL,
+            status TEXT NOT NULL,
+            total INTEGER NOT NULL,
+            error_message TEXT NOT NULL,
+            submitted INTEGER NOT NULL,
+            last_updated INTEGER NOT NULL
+        );
+        CREATE TABLE command_items (
+            cmd_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            item TEXT NOT NULL,
+            reason TEXT,
+            PRIMARY KEY (cmd_id, kind, seq)
+        ) WITHOUT ROWID;
+    """,
 }
+
+#: command_items.kind of each of a CommandRecord's lists, in ``offsets`` order
+_KINDS = ("completed", "failed", "skipped", "job")
+_CMD_COLUMNS = ("cmd_id, operation, description, status, total, error_message, submitted, "
+                "last_updated")
 
 _COLUMNS = "job_id, parent, name, status, last_updated, config, info"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
@@ -101,12 +134,22 @@ class SQLiteJobStore(JobStore):
             self._db.execute("PRAGMA synchronous = NORMAL")
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 with self._transaction():
+                    # another process may have migrated it since we looked
+                    if target <= self._schema_version():
+                        continue
                     for statement in _MIGRATIONS[target].split(";"):
                         if statement.strip():
                             self._db.execute(statement)
                     self._db.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                         (str(target),))
+
+    def _schema_version(self) -> int:
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'meta'").fetchone() is None:
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     @contextmanager
     def _translate(self, action: str) -> Iterator[None]:
@@ -143,12 +186,17 @@ class SQLiteJobStore(JobStore):
         return self._run("load", load)
 
     def write(self, upserts: Sequence[JobRecord], deletes: Iterable[int],
-              next_job_id: int) -> None:
+              next_job_id: int, *, commands: Sequence[CommandRecord] = (),
+              command_deletes: Iterable[int] = ()) -> None:
         dumps = _ENCODER.encode
         rows = [(r.job_id, r.parent, r.name, r.status.value, r.last_updated,
                  None if r.config is None else dumps(r.config), dumps(r.info))
                 for r in upserts]
         gone = [(job_id,) for job_id in deletes]
+        cmd_rows = [(c.cmd_id, c.operation, c.description, c.status.value, c.total,
+                     c.error_message, c.submitted, c.last_updated) for c in commands]
+        item_rows = [row for c in commands for row in _item_rows(c)]
+        cmds_gone = [(cmd_id,) for cmd_id in command_deletes]
 
         def write(db: sqlite3.Connection) -> None:
             with self._transaction():
@@ -162,6 +210,20 @@ class SQLiteJobStore(JobStore):
                 if gone:
                     db.executemany("DELETE FROM jobs WHERE job_id = ?", gone)
                     db.executemany("DELETE FROM cancel_requests WHERE job_id = ?", gone)
+                if cmd_rows:
+                    db.executemany(
+                        f"INSERT INTO commands ({_CMD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(cmd_id) DO UPDATE SET operation = excluded.operation, "
+                        "description = excluded.description, status = excluded.status, "
+                        "total = excluded.total, error_message = excluded.error_message, "
+                        "submitted = excluded.submitted, last_updated = excluded.last_updated",
+                        cmd_rows)
+                if item_rows:
+                    db.executemany("INSERT OR REPLACE INTO command_items VALUES (?, ?, ?, ?, ?)",
+                                   item_rows)
+                if cmds_gone:
+                    db.executemany("DELETE FROM commands WHERE cmd_id = ?", cmds_gone)
+                    db.executemany("DELETE FROM command_items WHERE cmd_id = ?", cmds_gone)
                 db.execute("INSERT INTO meta VALUES ('next_job_id', ?) ON CONFLICT(key) "
                            "DO UPDATE SET value = max(CAST(value AS INTEGER), "
                            "CAST(excluded.value AS INTEGER))",
@@ -220,6 +282,52 @@ class SQLiteJobStore(JobStore):
 
         return self._run("read", query)
 
+    # -------------------------------------------------------------- commands
+
+    def get_command(self, cmd_id: int, *, files: bool = True) -> CommandRecord | None:
+        def read(db: sqlite3.Connection) -> CommandRecord | None:
+            row = db.execute(f"SELECT {_CMD_COLUMNS} FROM commands WHERE cmd_id = ?",
+                             (cmd_id,)).fetchone()
+            if row is None:
+                return None
+            lists: dict[str, list[tuple[str, str | None]]] = {kind: [] for kind in _KINDS}
+            if files:
+                for kind, item, reason in db.execute(
+                        "SELECT kind, item, reason FROM command_items WHERE cmd_id = ? "
+                        "ORDER BY kind, seq", (cmd_id,)):
+                    lists[kind].append((item, reason))
+            _, operation, description, status, total, error, submitted, updated = row
+            return CommandRecord(
+                cmd_id=cmd_id, operation=operation, description=description,
+                status=Status(status), total=total, error_message=error,
+                submitted=submitted, last_updated=updated,
+                completed=[item for item, _ in lists["completed"]],
+                failed={item: reason or "" for item, reason in lists["failed"]},
+                skipped=[item for item, _ in lists["skipped"]],
+                job_ids=[int(item) for item, _ in lists["job"]])
+
+        with self._lock, self._translate("read"):
+            if self._closed:
+                raise StoreError(f"job store {self.path} is closed")
+            # one snapshot for the command and its items, even while a master writes
+            self._db.execute("BEGIN")
+            try:
+                return read(self._db)
+            finally:
+                self._db.execute("COMMIT")
+
+    def command_ids(self, statuses: Iterable[Status] | None = None) -> list[int]:
+        sql = "SELECT cmd_id FROM commands"
+        params: list[str] = []
+        if statuses is not None:
+            params = [Status(s).value for s in statuses]
+            if not params:
+                return []
+            sql += f" WHERE status IN ({', '.join('?' * len(params))})"
+        rows = self._run("read", lambda db: db.execute(sql + " ORDER BY cmd_id",
+                                                        params).fetchall())
+        return [r[0] for r in rows]
+
     # ------------------------------------------------------ workers, cancels
 
     def put_worker_health(self, health: Sequence[JobWorkerHealth]) -> None:
@@ -267,3 +375,17 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     return JobRecord(job_id=job_id, parent=parent, name=name, status=Status(status),
                      last_updated=last_updated, config=json.loads(config or "{}"),
                      info=json.loads(info))
+
+
+def _item_rows(command: CommandRecord) -> Iterator[tuple[int, str, int, str, str | None]]:
+    """command_items rows for the lists of ``command``, placed at its offsets."""
+    cmd_id = command.cmd_id
+    oc, of, os_, oj = command.offsets
+    for seq, path in enumerate(command.completed, oc):
+        yield cmd_id, "completed", seq, path, None
+    for seq, (path, reason) in enumerate(command.failed.items(), of):
+        yield cmd_id, "failed", seq, path, reason
+    for seq, path in enumerate(command.skipped, os_):
+        yield cmd_id, "skipped", seq, path, None
+    for seq, job_id in enumerate(command.job_ids, oj):
+        yield cmd_id, "job", seq, str(job_id), None

@@ -158,6 +158,8 @@ def test_a_full_cache_fails_the_load_with_a_clear_error(make_fs: FsFactory,
     info = run(fs, LoadConfig(file_path="/data/f"))
     assert info.status is Status.FAILED
     assert "block cache of local-worker-0 is full" in info.error_message
+    tasks = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert "CacheFullError" in {t.error_type for t in tasks}
     assert_consistent(fs)  # tasks that completed keep their copies; the failed one none
     assert fs.get_status("/data/f").in_alluxio_percentage < 100
 

@@ -1,5 +1,7 @@
 """Distributed commands: load, cp, mv, persist and free over many files."""
 
+import threading
+
 import pytest
 
 from alluxio_jobs.commands import (
@@ -20,7 +22,7 @@ from alluxio_jobs.errors import (
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import MasterConfig, Status
 from alluxio_jobs.storage import PersistenceState
-from alluxio_jobs.testing import ManualClock
+from alluxio_jobs.testing import HoldConfig, ManualClock, conformance_plans
 from tests.plans.support import (
     WAIT,
     FlakyFileSystem,
@@ -210,3 +212,35 @@ def test_finished_commands_are_purged_like_jobs(make_fs: FsFactory, ufs_url: str
             purged.info()
     assert fs.commands.list() == [third.cmd_id]
     assert fs.commands.list(["RUNNING"]) == []
+
+
+def test_a_command_is_told_when_its_jobs_end_and_never_polls(
+        fs: FileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    master = fs.master
+    waited: list[object] = []
+    real_wait = master.wait
+
+    def wait(*args: object, **kwargs: object) -> object:
+        if threading.current_thread().name.startswith("alluxio-cmd-"):
+            waited.append(args)
+        return real_wait(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(master, "wait", wait)
+    paths = files(fs, 12)
+    info = distributed_load(fs, "/data/in", active_jobs=4).wait(WAIT)
+    assert sorted(info.completed) == paths
+    assert waited == []
+
+
+def test_canceling_a_command_waiting_for_a_full_master_ends_it(
+        make_fs: FsFactory, ufs_url: str) -> None:
+    fs = make_fs(master_config=MasterConfig(job_capacity=1), plans=conformance_plans())
+    fs.mount("/data", ufs_url)
+    files(fs, 2)
+    held = fs.master.run(HoldConfig(seconds=WAIT))  # the master is full, and stays full
+    handle = distributed_load(fs, "/data/in")
+    handle.cancel()
+    info = handle.wait(WAIT)
+    assert info.status is Status.CANCELED
+    assert info.job_ids == []
+    fs.master.cancel(held)

@@ -1,5 +1,7 @@
 """Migrate, Persist, Move and BatchedJob on real bytes, with failures and cancels."""
 
+import threading
+
 import pytest
 
 from alluxio_jobs.errors import JobConfigError
@@ -310,3 +312,29 @@ def test_a_failing_child_fails_the_batch(fs: FileSystem) -> None:
         MigrateConfig(source="/data/missing", destination="/data/x")]))
     assert info.status is Status.FAILED
     assert 'Path "/data/missing" does not exist.' in info.error_message
+
+
+def test_async_through_is_told_when_its_job_ends_and_never_polls(
+        flaky_fs: FileSystem, flaky: FlakyFileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    master = flaky_fs.master
+    polled: list[str] = []
+
+    def no_polling(name: str) -> object:
+        real = getattr(master, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            if threading.current_thread().name == "alluxio-async-persist":
+                polled.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("wait", "get_status"):
+        monkeypatch.setattr(master, name, no_polling(name))
+    flaky.fail("write")
+    flaky_fs.write("/data/f", DATA, write_type="ASYNC_THROUGH")
+    assert flaky.tripped.wait(WAIT)  # the first Persist job failed; a retry follows
+    flaky.heal()
+    assert flaky_fs.wait_persisted(WAIT)
+    assert flaky_fs.get_status("/data/f").persistence_state is PersistenceState.PERSISTED
+    assert polled == []

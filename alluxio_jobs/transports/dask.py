@@ -1,0 +1,830 @@
+"""Job workers on a Dask distributed cluster (the ``alluxio_jobs[dask]`` extra).
+
+Each Dask worker is one job worker. The master side (:class:`DaskTransport`) keeps the
+map from Dask worker addresses to job worker ids, sends each task as plain data with
+``client.submit`` pinned to its worker, and turns what comes back into
+:class:`~alluxio_jobs.TaskResult` futures. The worker side is a Dask worker plugin,
+registered once per transport: it holds the plans, runs the tasks, gates them to the
+task pool size, keeps each running task's cancel flag, and reports health in the
+worker's heartbeat.
+
+What crosses the wire:
+
+* master to worker: the plugin (the :class:`~alluxio_jobs.PlanRegistry`, the pool size
+  and the ``resources`` factory) once per worker; then per task the request as plain
+  data (:func:`alluxio_jobs.serde.to_dict`, with attrs task arguments tagged by class);
+  cancellations as ``client.run`` calls carrying task keys.
+* worker to master: per task a "running" and a "done" event on a topic of the
+  scheduler's event broker, the done event carrying the result as plain data. A result
+  that is not plain data (msgpack-serialisable) comes back as the Dask task's own
+  result instead.
+
+Every error from ``distributed`` is translated by :func:`translate_dask_error` into
+:class:`~alluxio_jobs.TransportError` or :class:`~alluxio_jobs.WorkerLostError`.
+"""
+
+import collections
+import contextlib
+import importlib
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError
+from typing import Any
+
+import attrs
+
+try:
+    import distributed
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "DaskTransport needs Dask distributed: pip install 'alluxio_jobs[dask]'"
+    ) from exc
+
+from alluxio_jobs.errors import (
+    ClosedError,
+    JobConfigError,
+    TransportError,
+    WorkerLostError,
+    WorkerNotFoundError,
+)
+from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
+from alluxio_jobs.plans.base import CancelSignal, JobConfig, PlanRegistry
+from alluxio_jobs.serde import converter, from_dict, to_dict
+from alluxio_jobs.transports.base import WorkerTransport
+from alluxio_jobs.worker import check_pool_size, error_type_of, run_task
+
+__all__ = [
+    "DASK_ERRORS",
+    "DaskTransport",
+    "dask_error_kind",
+    "decode_request",
+    "decode_result",
+    "encode_request",
+    "encode_result",
+    "translate_dask_error",
+]
+
+logger = logging.getLogger(__name__)
+
+ResourceFactory = Callable[[WorkerInfo], Mapping[str, Any]]
+
+# ------------------------------------------------------------------- errors
+
+#: Every error ``distributed`` raises at a transport's boundary, and what it becomes:
+#: ``"lost"`` → :class:`WorkerLostError`, ``"transport"`` → :class:`TransportError`.
+#: Names are ``module:qualname`` so that classes missing from an older ``distributed``
+#: are skipped; :func:`translate_dask_error` looks a raised error up along its MRO.
+DASK_ERRORS: dict[str, str] = {
+    # a worker died while running the task (too often, or allowed-failures is 0)
+    "distributed.scheduler:KilledWorker": "lost",
+    # connections: the worker or the scheduler went away
+    "distributed.comm.core:CommClosedError": "transport",
+    "distributed.comm.core:FatalCommClosedError": "transport",
+    "distributed.core:RPCClosed": "transport",
+    "distributed.comm.inproc:QueueEmpty": "transport",
+    "distributed.client:ClosedClientError": "transport",
+    "distributed.client:AllExit": "transport",
+    "distributed._async_taskgroup:AsyncTaskGroupClosedError": "transport",
+    # the task was canceled on the Dask side (not by this transport)
+    "distributed.client:FutureCancelledError": "transport",
+    "distributed.client:FuturesCancelledError": "transport",
+    "asyncio.exceptions:CancelledError": "transport",
+    "concurrent.futures._base:CancelledError": "transport",
+    # time-outs and scheduling
+    "builtins:TimeoutError": "transport",
+    "distributed.exceptions:WorkerStartTimeoutError": "transport",
+    "distributed.exceptions:Reschedule": "transport",
+    "distributed.scheduler:NoValidWorkerError": "transport",
+    "distributed.scheduler:NoWorkerError": "transport",
+    # worker internals: its state machine, spilling, shuffles
+    "distributed.worker_state_machine:InvalidTaskState": "transport",
+    "distributed.worker_state_machine:InvalidTransition": "transport",
+    "distributed.worker_state_machine:RecommendationsConflict": "transport",
+    "distributed.worker_state_machine:TransitionCounterMaxExceeded": "transport",
+    "distributed.spill:HandledError": "transport",
+    "distributed.spill:MaxSpillExceeded": "transport",
+    "distributed.spill:PickleError": "transport",
+    "distributed.shuffle._exceptions:DataUnavailable": "transport",
+    "distributed.shuffle._exceptions:P2PConsistencyError": "transport",
+    "distributed.shuffle._exceptions:P2PIllegalStateError": "transport",
+    "distributed.shuffle._exceptions:P2POutOfDiskError": "transport",
+    "distributed.shuffle._exceptions:ShuffleClosedError": "transport",
+    # anything else at the socket level
+    "builtins:OSError": "transport",
+}
+
+_error_table: dict[type[BaseException], str] | None = None
+
+
+def _errors() -> dict[type[BaseException], str]:
+    global _error_table
+    if _error_table is None:
+        table = {}
+        for name, kind in DASK_ERRORS.items():
+            module, _, qualname = name.partition(":")
+            try:
+                cls: Any = importlib.import_module(module)
+                for part in qualname.split("."):
+                    cls = getattr(cls, part)
+            except (ImportError, AttributeError):
+                continue
+            table[cls] = kind
+        _error_table = table
+    return _error_table
+
+
+def dask_error_kind(cls: type[BaseException]) -> str | None:
+    """``"lost"`` or ``"transport"`` for an error class listed in :data:`DASK_ERRORS`
+    (directly or through a base class), ``None`` if it is not listed."""
+    table = _errors()
+    for klass in cls.__mro__:
+        kind = table.get(klass)
+        if kind is not None:
+            return kind
+    return None
+
+
+def translate_dask_error(exc: BaseException, worker_id: int | None = None,
+                         host: str = "") -> TransportError:
+    """The :class:`TransportError` (or :class:`WorkerLostError`) for an error raised by
+    ``distributed`` while reaching ``worker_id``; errors of this package pass through.
+    Unlisted errors become a plain :class:`TransportError`: nothing leaks."""
+    if isinstance(exc, TransportError):
+        return exc
+    if dask_error_kind(type(exc)) == "lost" and worker_id is not None:
+        return WorkerLostError(worker_id, host)
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - an error that cannot describe itself
+        text = ""
+    return TransportError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+@contextlib.contextmanager
+def _mapped(worker_id: int | None = None, host: str = "") -> Iterator[None]:
+    """Translate whatever ``distributed`` raises inside the block (``raise ... from``)."""
+    try:
+        yield
+    except TransportError:
+        raise
+    except (ClosedError, WorkerNotFoundError):
+        raise
+    except Exception as exc:
+        raise translate_dask_error(exc, worker_id, host) from exc
+
+
+# ---------------------------------------------------------------- plain data
+
+_RECORD = "__attrs__"
+_SCALARS = (str, int, float, bool, bytes)
+
+
+def _plain(value: Any) -> Any:
+    """Task arguments and results as plain data: attrs records become tagged dicts
+    (configs through the serde tag), tuples become lists. Anything else is left as it
+    is (it then travels pickled, never through the event broker)."""
+    if value is None or type(value) in _SCALARS:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, JobConfig):
+        return {_RECORD: "", "data": to_dict(value)}
+    cls = type(value)
+    if attrs.has(cls):
+        return {_RECORD: f"{cls.__module__}:{cls.__qualname__}",
+                "data": converter.unstructure(value)}
+    return value
+
+
+def _unplain(value: Any) -> Any:
+    if type(value) is list or type(value) is tuple:  # msgpack may give tuples
+        return [_unplain(v) for v in value]
+    if type(value) is dict:
+        tag = value.get(_RECORD)
+        if tag is None:
+            return {k: _unplain(v) for k, v in value.items()}
+        if tag == "":
+            return from_dict(value["data"])
+        return converter.structure(value["data"], _record_class(tag))
+    return value
+
+
+def _record_class(tag: str) -> type:
+    module, _, qualname = tag.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise JobConfigError(_RECORD, tag, "no such record class") from None
+    if not (isinstance(obj, type) and attrs.has(obj)):
+        raise JobConfigError(_RECORD, tag, "not an attrs class")
+    return obj
+
+
+def encode_request(request: TaskRequest) -> dict[str, Any]:
+    """A task request as plain data (what :class:`DaskTransport` sends)."""
+    data: dict[str, Any] = to_dict(attrs.evolve(request, args=None))
+    data["args"] = _plain(request.args)
+    return data
+
+
+def decode_request(data: Mapping[str, Any]) -> TaskRequest:
+    request: TaskRequest = from_dict({**data, "args": None})
+    return attrs.evolve(request, args=_unplain(data["args"]))
+
+
+def encode_result(result: TaskResult) -> dict[str, Any]:
+    """A task result as plain data (what a Dask worker sends back)."""
+    data: dict[str, Any] = to_dict(attrs.evolve(result, result=None))
+    data["status"] = result.status.value  # a plain str, as the event broker needs
+    data["result"] = _plain(result.result)
+    return data
+
+
+def decode_result(data: Mapping[str, Any]) -> TaskResult:
+    result: TaskResult = from_dict({**data, "result": None})
+    value = data["result"]
+    return result if value is None else attrs.evolve(result, result=_unplain(value))
+
+
+_CANCELED = encode_result(TaskResult.canceled())
+
+# -------------------------------------------------------------- worker side
+
+
+class _JobWorkerPlugin(WorkerPlugin):
+    """Lives on every Dask worker of a transport: runs its tasks with its plans."""
+
+    #: how many finished and canceled-before-start task keys a worker remembers
+    REMEMBER = 10_000
+
+    def __init__(self, name: str, plans: PlanRegistry, pool_size: int | None,
+                 resources: ResourceFactory | None) -> None:
+        self.name = name
+        self.plans = plans
+        self.pool_size = pool_size
+        self.resource_factory = resources
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self.worker: Any = None
+        self.cond = threading.Condition(threading.Lock())
+        self.running: dict[str, CancelSignal] = {}
+        self.canceled: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.finished: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.active = 0
+        self.nthreads = 1
+        self.limit = 1
+        self.resources: dict[int, Mapping[str, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name, "plans": self.plans, "pool_size": self.pool_size,
+                "resources": self.resource_factory}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.name = state["name"]
+        self.plans = state["plans"]
+        self.pool_size = state["pool_size"]
+        self.resource_factory = state["resources"]
+        self._init_state()
+
+    def setup(self, worker: Any) -> None:
+        self.worker = worker
+        self.nthreads = worker.state.nthreads
+        self.limit = self.pool_size if self.pool_size is not None else self.nthreads
+        worker.metrics[self.name] = self._metrics
+
+    def teardown(self, worker: Any) -> None:
+        worker.metrics.pop(self.name, None)
+        with self.cond:
+            self.limit = max(self.limit, 1)
+            for signal in self.running.values():
+                signal.set()
+            resources, self.resources = list(self.resources.values()), {}
+            self.cond.notify_all()
+        for mapping in resources:
+            for value in mapping.values():
+                close = getattr(value, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:
+                        logger.exception("closing a job worker resource failed")
+
+    def _metrics(self, worker: Any) -> dict[str, Any]:
+        try:
+            load = [round(x, 2) for x in os.getloadavg()]
+        except OSError:  # pragma: no cover - platforms without getloadavg
+            load = []
+        return {"load": load, "active": self.active, "pool": self.limit}
+
+    def _remember(self, table: "collections.OrderedDict[str, None]", key: str) -> None:
+        table[key] = None
+        if len(table) > self.REMEMBER:
+            table.popitem(last=False)
+
+    # -- on a task thread
+
+    def execute(self, key: str, worker_id: int, host: str, data: dict[str, Any]) -> Any:
+        with self.cond:
+            while key not in self.canceled and self.active >= self.limit:
+                self.cond.wait()
+            if key in self.canceled:
+                return None  # dropped before it started; the master was told
+            signal = CancelSignal()
+            self.running[key] = signal
+            self.active += 1
+            secede = self.limit > self.nthreads
+        try:
+            if secede:  # a pool larger than the Dask worker's threads
+                distributed.secede()
+            self.worker.log_event(self.name, ["r", key])
+            result = self._run(worker_id, host, data, signal)
+        finally:
+            with self.cond:
+                del self.running[key]
+                self.active -= 1
+                self._remember(self.finished, key)
+                self.cond.notify_all()
+        out = encode_result(result)
+        with contextlib.suppress(TypeError):  # not plain data: the master fetches `out`
+            self.worker.log_event(self.name, ["d", key, out])
+        return out
+
+    def _run(self, worker_id: int, host: str, data: dict[str, Any],
+             signal: CancelSignal) -> TaskResult:
+        info = WorkerInfo(worker_id=worker_id, host=host)
+        try:
+            request = decode_request(data)
+            resources = self._resources_for(info)
+        except Exception as exc:  # noqa: BLE001 - recorded on the task
+            return TaskResult.failed(error_type_of(exc), str(exc) or type(exc).__name__)
+        return run_task(self.plans, request, info, signal, resources)
+
+    def _resources_for(self, info: WorkerInfo) -> Mapping[str, Any] | None:
+        if self.resource_factory is None:
+            return None
+        with self.cond:
+            resources = self.resources.get(info.worker_id)
+        if resources is None:
+            resources = self.resource_factory(info)
+            with self.cond:
+                resources = self.resources.setdefault(info.worker_id, resources)
+        return resources
+
+    # -- on the worker's event loop (client.run)
+
+    def cancel(self, keys: Sequence[str]) -> None:
+        dropped = []
+        with self.cond:
+            for key in keys:
+                signal = self.running.get(key)
+                if signal is not None:
+                    signal.set()
+                elif key not in self.finished and key not in self.canceled:
+                    self._remember(self.canceled, key)
+                    dropped.append(key)
+            self.cond.notify_all()
+        for key in dropped:
+            self.worker.log_event(self.name, ["d", key, _CANCELED])
+
+    def set_pool_size(self, size: int) -> None:
+        with self.cond:
+            self.limit = size
+            self.cond.notify_all()
+
+
+def _plugin(name: str) -> _JobWorkerPlugin:
+    plugin = distributed.get_worker().plugins.get(name)
+    if not isinstance(plugin, _JobWorkerPlugin):
+        raise TransportError(f"job worker plugin {name} is not set up on this Dask worker")
+    return plugin
+
+
+def _execute(name: str, key: str, worker_id: int, host: str, data: dict[str, Any]) -> Any:
+    """The Dask task: run one job task on this worker's plugin."""
+    return _plugin(name).execute(key, worker_id, host, data)
+
+
+def _cancel_on_worker(name: str, keys: list[str], dask_worker: Any = None) -> None:
+    plugin = dask_worker.plugins.get(name) if dask_worker is not None else None
+    if isinstance(plugin, _JobWorkerPlugin):
+        plugin.cancel(keys)
+
+
+def _set_pool_size_on_worker(name: str, size: int, dask_worker: Any = None) -> None:
+    plugin = dask_worker.plugins.get(name) if dask_worker is not None else None
+    if not isinstance(plugin, _JobWorkerPlugin):
+        raise TransportError(f"job worker plugin {name} is not set up on this Dask worker")
+    plugin.set_pool_size(size)
+
+
+# -------------------------------------------------------------- master side
+
+
+class _Pending:
+    """A task sent and not yet resolved."""
+
+    __slots__ = ("dask", "future", "job_id", "key", "on_running", "running", "task_id",
+                 "worker_id")
+
+    def __init__(self, key: str, worker_id: int, request: TaskRequest,
+                 on_running: Callable[[], None] | None) -> None:
+        self.key = key
+        self.worker_id = worker_id
+        self.job_id = request.job_id
+        self.task_id = request.task_id
+        self.on_running = on_running
+        self.running = False
+        self.future: Future[TaskResult] = Future()
+        self.dask: Any = None
+
+
+class DaskTransport(WorkerTransport):
+    """Job workers on the Dask workers of ``client``'s cluster: one job worker each.
+
+    ``client`` is a synchronous :class:`distributed.Client`; the transport uses it but
+    does not close it. Workers get ids 0, 1, … in the order they are first seen; a
+    worker that joins later gets a new id and takes new tasks. A worker that leaves
+    (dies, or is retired) fails its unfinished tasks with
+    :class:`~alluxio_jobs.WorkerLostError` within about ``poll_interval`` seconds.
+
+    ``threadpool_size`` is each job worker's task pool size; ``None`` follows the Dask
+    worker's threads. ``resources(worker_info)`` is called on the Dask worker the
+    first time it runs a task and its mapping is ``ctx.resources`` for every task
+    there (it must be picklable; values with a ``close()`` method are closed when the
+    transport closes). ``close_timeout`` is how long :meth:`close` waits for running
+    tasks to stop after asking them to.
+    """
+
+    def __init__(
+        self,
+        client: "distributed.Client",
+        *,
+        threadpool_size: int | None = None,
+        resources: ResourceFactory | None = None,
+        poll_interval: float = 0.5,
+        close_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(client, distributed.Client):
+            raise JobConfigError("client", client, "must be a distributed.Client")
+        if client.asynchronous:
+            raise JobConfigError("client", client, "must be a synchronous client")
+        if threadpool_size is not None:
+            check_pool_size(threadpool_size)
+        if not (isinstance(poll_interval, int | float) and poll_interval > 0):
+            raise JobConfigError("poll_interval", poll_interval, "must be > 0")
+        self.client = client
+        self._pool_size = threadpool_size
+        self._resources = resources
+        self._poll_interval = float(poll_interval)
+        self._close_timeout = close_timeout
+        token = uuid.uuid4().hex[:8]
+        self._token = token
+        self._name = f"alluxio-jobs-{token}"
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._pending: dict[str, _Pending] = {}
+        self._by_task: dict[tuple[int, int, int], str] = {}
+        self._by_worker: dict[int, set[str]] = {}
+        self._ids: dict[str, int] = {}  # Dask worker address -> job worker id
+        self._addresses: dict[int, str] = {}
+        self._next_id = itertools.count()
+        self._infos: tuple[WorkerInfo, ...] = ()
+        self._health: dict[int, dict[str, Any]] = {}
+        self._plugin_lock = threading.Lock()
+        self._plugin_plans: PlanRegistry | None = None
+        self._closed = False
+        self._stop = threading.Event()
+        self.plans = PlanRegistry.default()
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cancels: queue.SimpleQueue[tuple[int, str] | None] = queue.SimpleQueue()
+        self.client.subscribe_topic(self._name, self._inbox.put)
+        try:
+            self._refresh()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic(self._name)
+            raise
+        self._threads = [
+            threading.Thread(target=self._dispatch, name=f"alluxio-dask-results-{token}",
+                             daemon=True),
+            threading.Thread(target=self._monitor, name=f"alluxio-dask-monitor-{token}",
+                             daemon=True),
+            threading.Thread(target=self._send_cancels, name=f"alluxio-dask-cancel-{token}",
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # ------------------------------------------------------------ membership
+
+    def bind(self, plans: PlanRegistry) -> None:
+        self.plans = plans
+        self._ensure_plugin()
+
+    def _ensure_plugin(self) -> None:
+        plans = self.plans
+        if self._plugin_plans is plans:
+            return
+        with self._plugin_lock:
+            if self._plugin_plans is plans or plans is None:
+                return
+            plugin = _JobWorkerPlugin(self._name, plans, self._pool_size, self._resources)
+            with _mapped():
+                self.client.register_plugin(plugin, name=self._name)
+            self._plugin_plans = plans
+
+    def workers(self) -> Sequence[WorkerInfo]:
+        return self._infos
+
+    def _refresh(self) -> None:
+        """Take a snapshot of the cluster's workers; fail the tasks of those gone."""
+        with _mapped():
+            info = self.client.scheduler_info(n_workers=-1)
+        workers: dict[str, dict[str, Any]] = info.get("workers", {})
+        lost: list[tuple[int, str, list[_Pending]]] = []
+        with self._lock:
+            if self._closed:
+                return
+            for address in [a for a in self._ids if a not in workers]:
+                worker_id = self._ids.pop(address)
+                del self._addresses[worker_id]
+                keys = self._by_worker.pop(worker_id, set())
+                lost.append((worker_id, address, [self._pending[k] for k in keys]))
+            for address in sorted(a for a in workers if a not in self._ids):
+                worker_id = next(self._next_id)
+                self._ids[address] = worker_id
+                self._addresses[worker_id] = address
+            self._health = {self._ids[a]: w for a, w in workers.items()}
+            self._infos = tuple(
+                WorkerInfo(worker_id=self._ids[a], host=a)
+                for a in sorted(workers, key=self._ids.__getitem__)
+                if workers[a].get("status", "running") == "running")
+        for worker_id, address, pending in lost:
+            logger.warning("Dask worker %s (job worker %s) left the cluster", address,
+                           worker_id)
+            error = WorkerLostError(worker_id, address)
+            for p in pending:
+                self._resolve(p.key, error=error)
+            self._cancel_dask([p.dask for p in pending if p.dask is not None])
+
+    def _monitor(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                self._refresh()
+            except TransportError as exc:
+                logger.warning("cannot reach the Dask scheduler: %s", exc)
+            except Exception:
+                logger.exception("Dask worker poll failed")
+
+    def worker_health(self) -> list[JobWorkerHealth]:
+        with self._lock:
+            health = sorted(self._health.items())
+            unfinished = {w: len(keys) for w, keys in self._by_worker.items()}
+            addresses = dict(self._addresses)
+        out = []
+        for worker_id, w in health:
+            metrics = w.get("metrics", {}).get(self._name, {})
+            pool = metrics.get("pool")
+            if pool is None:
+                pool = self._pool_size if self._pool_size is not None else w.get("nthreads", 0)
+            out.append(JobWorkerHealth(
+                worker_id=worker_id, host=addresses.get(worker_id, ""),
+                load_average=list(metrics.get("load", [])), task_pool_size=pool,
+                num_active_tasks=metrics.get("active", 0),
+                unfinished_tasks=unfinished.get(worker_id, 0),
+                last_updated=int(w.get("last_seen", 0) * 1000)))
+        return out
+
+    def set_task_pool_size(self, worker_id: int, size: int) -> None:
+        check_pool_size(size)
+        address = self._address(worker_id)
+        self._ensure_plugin()
+        with _mapped(worker_id, address):
+            self.client.run(_set_pool_size_on_worker, self._name, size, workers=[address])
+
+    def _address(self, worker_id: int) -> str:
+        address = self._addresses.get(worker_id)
+        if address is None:
+            if self._closed:
+                raise ClosedError("DaskTransport")
+            raise WorkerNotFoundError(worker_id)
+        return address
+
+    # ----------------------------------------------------------------- tasks
+
+    def submit(self, worker_id: int, request: TaskRequest,
+               on_running: Callable[[], None] | None = None) -> "Future[TaskResult]":
+        if self._closed:
+            raise ClosedError("DaskTransport")
+        self._ensure_plugin()
+        data = encode_request(request)
+        key = (f"alluxio-job-{request.job_id}-task-{request.task_id}-{request.attempt}"
+               f"-{self._token}-{next(self._seq)}")
+        pending = _Pending(key, worker_id, request, on_running)
+        with self._lock:
+            if self._closed:
+                raise ClosedError("DaskTransport")
+            address = self._addresses.get(worker_id)
+            if address is None:
+                raise WorkerNotFoundError(worker_id)
+            self._pending[key] = pending
+            self._by_task[(worker_id, request.job_id, request.task_id)] = key
+            self._by_worker.setdefault(worker_id, set()).add(key)
+        try:
+            with _mapped(worker_id, address):
+                dask_future = self.client.submit(
+                    _execute, self._name, key, worker_id, address, data, key=key,
+                    workers=[address], allow_other_workers=False, pure=False)
+        except TransportError:
+            self._forget(key)
+            raise
+        pending.dask = dask_future
+        if pending.future.done():  # lost or closed meanwhile: nothing waits for it
+            self._cancel_dask([dask_future])
+        else:
+            dask_future.add_done_callback(self._inbox.put)
+        return pending.future
+
+    def cancel(self, worker_id: int, job_id: int, task_id: int,
+               reason: str | None = None) -> None:
+        key = self._by_task.get((worker_id, job_id, task_id))
+        if key is not None and key in self._pending:
+            self._cancels.put((worker_id, key))
+
+    def _send_cancels(self) -> None:
+        while True:
+            item = self._cancels.get()
+            batch = [item]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._cancels.get_nowait())
+            by_address: dict[str, list[str]] = {}
+            for entry in batch:
+                if entry is None:
+                    continue
+                worker_id, key = entry
+                address = self._addresses.get(worker_id)
+                if address is not None:
+                    by_address.setdefault(address, []).append(key)
+            for address, keys in by_address.items():
+                try:
+                    with _mapped():
+                        self.client.run(_cancel_on_worker, self._name, keys,
+                                        workers=[address], on_error="ignore")
+                except Exception as exc:  # noqa: BLE001 - the worker is gone or going
+                    logger.info("cancel on %s failed: %s", address, exc)
+            if None in batch:
+                return
+
+    # ---------------------------------------------------------------- results
+
+    def _dispatch(self) -> None:
+        """Results thread: worker events and finished Dask futures, in arrival order."""
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            try:
+                if isinstance(item, distributed.Future):
+                    self._on_dask_done(item)
+                else:  # (timestamp, message) from the event broker
+                    self._on_event(item[1])
+            except Exception:
+                logger.exception("failed to handle a Dask task update")
+
+    def _on_event(self, message: Sequence[Any]) -> None:
+        kind, key = message[0], message[1]
+        if kind == "r":
+            pending = self._pending.get(key)
+            if pending is not None and not pending.running:
+                pending.running = True
+                if pending.on_running is not None:
+                    try:
+                        pending.on_running()
+                    except Exception:
+                        logger.exception("task-running callback failed for %s", key)
+        elif kind == "d" and key in self._pending:
+            self._resolve(key, self._decode(message[2]))
+
+    def _on_dask_done(self, dask_future: Any) -> None:
+        key = dask_future.key
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        status = dask_future.status
+        address = self._addresses.get(pending.worker_id, "")
+        try:
+            with _mapped(pending.worker_id, address):
+                if status == "finished":
+                    data = dask_future.result(timeout=self._close_timeout)
+                    self._resolve(key, TaskResult.canceled() if data is None
+                                  else self._decode(data))
+                    return
+                exc = dask_future.exception(timeout=self._close_timeout)
+                if exc is None:
+                    exc = TransportError(f"task {key} ended as {status} on the Dask cluster")
+        except TransportError as failed:
+            exc = failed
+        if pending.worker_id not in self._addresses:
+            exc = WorkerLostError(pending.worker_id, address)
+        else:  # it may still run there: stop it (it is re-scheduled elsewhere)
+            self._cancels.put((pending.worker_id, key))
+        error = translate_dask_error(exc, pending.worker_id, address)
+        if error is not exc:
+            error.__cause__ = exc
+        self._resolve(key, error=error)
+
+    def _decode(self, data: Mapping[str, Any]) -> TaskResult:
+        try:
+            return decode_result(data)
+        except Exception as exc:  # noqa: BLE001 - recorded on the task
+            return TaskResult.failed(error_type_of(exc), f"cannot read the task result: {exc}")
+
+    def _resolve(self, key: str, result: TaskResult | None = None,
+                 error: BaseException | None = None) -> None:
+        pending = self._forget(key)
+        if pending is None:
+            return
+        with contextlib.suppress(InvalidStateError):
+            if error is not None:
+                pending.future.set_exception(error)
+            else:
+                pending.future.set_result(result)  # type: ignore[arg-type]
+
+    def _forget(self, key: str) -> _Pending | None:
+        with self._lock:
+            pending = self._pending.pop(key, None)
+            if pending is None:
+                return None
+            task = (pending.worker_id, pending.job_id, pending.task_id)
+            if self._by_task.get(task) == key:
+                del self._by_task[task]
+            keys = self._by_worker.get(pending.worker_id)
+            if keys is not None:
+                keys.discard(key)
+            if not self._pending:
+                self._drained.notify_all()
+        return pending
+
+    def _cancel_dask(self, futures: list[Any]) -> None:
+        if not futures:
+            return
+        try:
+            with _mapped():
+                self.client.cancel(futures)
+        except TransportError as exc:
+            logger.info("cannot cancel Dask futures: %s", exc)
+
+    # ------------------------------------------------------------------ close
+
+    def close(self) -> None:
+        """Stop every task (queued ones are dropped, running ones asked to stop and
+        waited for up to ``close_timeout``), remove the worker plugin, stop the
+        transport's threads. The client stays open. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pending = list(self._pending.values())
+        for p in pending:
+            self._cancels.put((p.worker_id, p.key))
+        deadline = time.monotonic() + self._close_timeout
+        with self._drained:
+            while self._pending and time.monotonic() < deadline:
+                self._drained.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            left = list(self._pending.values())
+        for p in left:
+            self._resolve(p.key, TaskResult.canceled())
+        self._cancel_dask([p.dask for p in left if p.dask is not None])
+        self._stop.set()
+        self._cancels.put(None)
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe_topic(self._name)
+        self._inbox.put(None)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join()
+        if self._plugin_plans is not None:
+            try:
+                with _mapped():
+                    self.client.unregister_worker_plugin(self._name)
+            except Exception as exc:  # noqa: BLE001 - the cluster may be gone already
+                logger.info("cannot remove the job worker plugin: %s", exc)
+        with self._lock:
+            self._infos = ()
+            self._health = {}
+
