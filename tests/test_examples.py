@@ -37,6 +37,8 @@ EXPECTED: dict[str, list[str]] = {
                             "a second load skips 12 files already cached",
                             "Total completed file count is 12, failed file count is 0",
                             "distributedMv COMPLETED: source gone: True"],
+    "dask_cluster.py": ["2 job workers on Dask: ...", "job ...: COMPLETED", "Name: Sleep",
+                        "\tWorker: tcp://127.0.0.1:..."],
     "durable_store.py": ["$ alluxio-jobs --store jobs.db job ls",
                          "the master canceled job ...: CANCELED", "Name: Sleep",
                          "\tWorker: local-worker-1",
