@@ -197,16 +197,23 @@ class CommandHandle:
         self.cmd_id = cmd_id
 
     def info(self) -> CmdInfo:
+        """A snapshot: status, per-file successes, failures and skips, progress."""
         return self._tracker.get(self.cmd_id)
 
     @property
     def status(self) -> Status:
+        """The command's status (Alluxio's CMD rules over its jobs)."""
         return self.info().status
 
     def wait(self, timeout: float | None = None) -> CmdInfo:
+        """Block until the command is finished (and written, with a store).
+
+        :raises JobTimeoutError: ``timeout`` seconds passed first
+        """
         return self._tracker.wait(self.cmd_id, timeout)
 
     def cancel(self) -> None:
+        """Cancel the command: no new job starts and its running jobs are canceled."""
         self._tracker.cancel(self.cmd_id)
 
     def __repr__(self) -> str:

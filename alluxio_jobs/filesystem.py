@@ -205,6 +205,10 @@ class FileSystem:
 
     @property
     def master(self) -> JobMaster:
+        """The job master that runs this storage's jobs.
+
+        :raises ClosedError: no master is attached
+        """
         if self._master is None:
             raise ClosedError("the job master of this FileSystem (none is attached)")
         return self._master
@@ -227,12 +231,15 @@ class FileSystem:
         return self.namespace.get_status(path, self._live_ids())
 
     def list_status(self, path: str, *, recursive: bool = False) -> list[FileInfo]:
+        """The files and directories in ``path`` (all below it when ``recursive``)."""
         return self.namespace.list_status(path, recursive=recursive, live=self._live_ids())
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` exists (in the namespace or in its UFS)."""
         return self.namespace.exists(path)
 
     def mkdir(self, path: str) -> None:
+        """Create the directory ``path`` and its missing parents."""
         self.namespace.mkdir(path)
 
     def delete(self, path: str, *, recursive: bool = False) -> None:
@@ -240,6 +247,7 @@ class FileSystem:
         self._drop(self.namespace.delete(path, recursive=recursive))
 
     def rename(self, src: str, dst: str) -> None:
+        """Rename a file or directory within one mount."""
         self.namespace.rename(src, dst)
 
     def free(self, path: str, *, recursive: bool = False) -> None:
@@ -248,6 +256,8 @@ class FileSystem:
 
     def set_replication(self, path: str, *, replication_min: int | None = None,
                         replication_max: int | None = None) -> list[FileInfo]:
+        """Set the replication limits of a file (or every file below a directory); the
+        replication checker keeps cached copies within them. Returns the files changed."""
         return self.namespace.set_replication(path, replication_min=replication_min,
                                               replication_max=replication_max)
 
