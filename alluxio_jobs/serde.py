@@ -31,7 +31,8 @@ from alluxio_jobs.model import (
 )
 from alluxio_jobs.plans.base import JobConfig
 
-__all__ = ["config_tag", "converter", "from_dict", "register_record", "to_dict"]
+__all__ = ["config_tag", "converter", "from_dict", "import_qualified", "register_record",
+           "to_dict"]
 
 T = TypeVar("T")
 TYPE_KEY = "type"
@@ -59,17 +60,26 @@ def config_tag(cls: type[JobConfig]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def import_qualified(tag: str, field: str = TYPE_KEY) -> Any:
+    """The object named ``"module:Qual.Name"``.
+
+    :raises JobConfigError: naming ``field`` and the tag, when it cannot be imported
+    """
+    module, _, qualname = tag.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise JobConfigError(field, tag, "no such class") from None
+    return obj
+
+
 def _config_class(tag: object) -> type[JobConfig]:
     if not isinstance(tag, str):
         raise JobConfigError(TYPE_KEY, tag, "must be a job config type name")
     if ":" in tag:
-        module, _, qualname = tag.partition(":")
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError):
-            raise JobConfigError(TYPE_KEY, tag, "no such job config class") from None
+        obj = import_qualified(tag)
         if isinstance(obj, type) and issubclass(obj, JobConfig):
             return obj
         raise JobConfigError(TYPE_KEY, tag, "not a JobConfig class")

@@ -25,7 +25,6 @@ Every error from ``distributed`` is translated by :func:`translate_dask_error` i
 
 import collections
 import contextlib
-import importlib
 import itertools
 import logging
 import os
@@ -56,7 +55,7 @@ from alluxio_jobs.errors import (
 )
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
 from alluxio_jobs.plans.base import CancelSignal, JobConfig, PlanRegistry
-from alluxio_jobs.serde import converter, from_dict, to_dict
+from alluxio_jobs.serde import converter, from_dict, import_qualified, to_dict
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.worker import check_pool_size, error_type_of, run_task
 
@@ -128,12 +127,9 @@ def _errors() -> dict[type[BaseException], str]:
     if _error_table is None:
         table = {}
         for name, kind in DASK_ERRORS.items():
-            module, _, qualname = name.partition(":")
             try:
-                cls: Any = importlib.import_module(module)
-                for part in qualname.split("."):
-                    cls = getattr(cls, part)
-            except (ImportError, AttributeError):
+                cls = import_qualified(name)
+            except JobConfigError:  # not in this version of distributed
                 continue
             table[cls] = kind
         _error_table = table
@@ -219,13 +215,7 @@ def _unplain(value: Any) -> Any:
 
 
 def _record_class(tag: str) -> type:
-    module, _, qualname = tag.partition(":")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        raise JobConfigError(_RECORD, tag, "no such record class") from None
+    obj = import_qualified(tag, _RECORD)
     if not (isinstance(obj, type) and attrs.has(obj)):
         raise JobConfigError(_RECORD, tag, "not an attrs class")
     return obj
