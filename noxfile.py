@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, tests, benchmarks and examples."""
-    session.install("-e", ".", *_group("typing"))
+    session.install("-e", ".[dask,parquet,cli]", *_group("typing"))
     session.run("mypy")
 
 
