@@ -5,6 +5,7 @@ Each class also derives from the builtin category it belongs to, so ordinary
 
     AlluxioJobsError(Exception)
     ├── JobConfigError(ValueError)          .field .value .reason
+    │   ├── FailedPreconditionError             valid, but not in this state (Alluxio's)
     │   └── UnknownJobTypeError                 no plan registered for that config type
     ├── NotFoundError(LookupError)
     │   ├── JobNotFoundError                    .job_id
@@ -32,6 +33,7 @@ __all__ = [
     "AlluxioJobsError",
     "CacheFullError",
     "ClosedError",
+    "FailedPreconditionError",
     "JobCanceledError",
     "JobConfigError",
     "JobFailedError",
@@ -73,6 +75,20 @@ class JobConfigError(AlluxioJobsError, ValueError):
 
     def __init__(self, field: str, value: object, reason: str) -> None:
         super().__init__(f"{field}: {reason}, got {value!r}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+class FailedPreconditionError(JobConfigError):
+    """The request is valid but the target is not in a state that allows it (Alluxio's
+    ``FailedPreconditionException``), e.g. freeing a file that is not persisted. Its
+    text is the sentence alone; ``field`` and ``value`` still name what was refused."""
+
+    _fields: tuple[str, ...] = ("field", "value", "reason")
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        AlluxioJobsError.__init__(self, reason)
         self.field = field
         self.value = value
         self.reason = reason

@@ -22,7 +22,12 @@ import fsspec
 from fsspec.core import url_to_fs
 from sortedcontainers import SortedDict
 
-from alluxio_jobs.errors import JobConfigError, NotFoundError, StorageError
+from alluxio_jobs.errors import (
+    FailedPreconditionError,
+    JobConfigError,
+    NotFoundError,
+    StorageError,
+)
 from alluxio_jobs.model import WorkerInfo
 from alluxio_jobs.ufs import (
     UfsLocation,
@@ -787,8 +792,8 @@ class Namespace:
             targets = [self._files.get(f.path) for f in files]
             for file in targets:
                 if file is not None and file.state is not PersistenceState.PERSISTED:
-                    raise JobConfigError("path", file.path,
-                                         f"Cannot free file {file.path} which is not persisted")
+                    raise FailedPreconditionError(
+                        "path", file.path, f"Cannot free file {file.path} which is not persisted")
             removed: dict[int, list[int]] = {}
             for file in targets:
                 if file is None:
