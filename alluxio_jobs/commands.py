@@ -704,14 +704,21 @@ def _check_copy(fs: "FileSystem", src: str, dst: str) -> tuple[str, str]:
     return src, dst
 
 
-def _cp_body(fs: "FileSystem", src: str, dst: str, overwrite: bool,
-             write_type: WriteType | None, batch_size: int, active_jobs: int
-             ) -> Callable[[_Run], list[_Item]]:
+def _copy_command(fs: "FileSystem", source: str, destination: str, overwrite: bool,
+                  write_type: WriteType | str | None, batch_size: int, active_jobs: int
+                  ) -> tuple[str, str, Callable[[_Run], None]]:
+    """Check a copy's arguments (nothing starts when they are bad) and build the body
+    that copies every file with Migrate jobs; returns (source, destination, body)."""
     from alluxio_jobs.plans.transfer import MigrateConfig, MigrateResult
+
+    src, dst = _check_copy(fs, source, destination)
+    _check_count("batch_size", batch_size)
+    _check_count("active_jobs", active_jobs)
+    wt = None if write_type is None else _write_type(write_type)
 
     def config(item: _Item) -> JobConfig:
         return MigrateConfig(source=item.path, destination=item.destination,
-                             write_type=write_type, overwrite=overwrite)
+                             write_type=wt, overwrite=overwrite)
 
     def judge(item: _Item, info: JobInfo) -> str | None:
         if info.status is Status.COMPLETED:
@@ -722,13 +729,12 @@ def _cp_body(fs: "FileSystem", src: str, dst: str, overwrite: bool,
                 return None
         return _job_error(info)
 
-    def body(run: _Run) -> list[_Item]:
+    def copy(run: _Run) -> None:
         items = _copy_items(fs, src, dst)
         run.set_total(len(items))
         run.run_jobs(items, config, "Migrate", batch_size, active_jobs, judge)
-        return items
 
-    return body
+    return src, dst, copy
 
 
 def distributed_cp(fs: "FileSystem", source: str, destination: str, *,
@@ -739,16 +745,9 @@ def distributed_cp(fs: "FileSystem", source: str, destination: str, *,
 
     :raises JobConfigError: ``destination`` is inside ``source``
     """
-    src, dst = _check_copy(fs, source, destination)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    wt = None if write_type is None else _write_type(write_type)
-    copy = _cp_body(fs, src, dst, overwrite, wt, batch_size, active_jobs)
-
-    def body(run: _Run) -> None:
-        copy(run)
-
-    return fs.commands.start("DIST_CP", f"distributedCp {src} {dst}", body)
+    src, dst, copy = _copy_command(fs, source, destination, overwrite, write_type,
+                                   batch_size, active_jobs)
+    return fs.commands.start("DIST_CP", f"distributedCp {src} {dst}", copy)
 
 
 def distributed_mv(fs: "FileSystem", source: str, destination: str, *,
@@ -756,11 +755,8 @@ def distributed_mv(fs: "FileSystem", source: str, destination: str, *,
                    batch_size: int = 1, active_jobs: int = DEFAULT_ACTIVE_JOBS) -> CommandHandle:
     """Copy like :func:`distributed_cp`, then delete the source, but only if every
     copy completed; otherwise the source is left as it was."""
-    src, dst = _check_copy(fs, source, destination)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    wt = None if write_type is None else _write_type(write_type)
-    copy = _cp_body(fs, src, dst, overwrite, wt, batch_size, active_jobs)
+    src, dst, copy = _copy_command(fs, source, destination, overwrite, write_type,
+                                   batch_size, active_jobs)
 
     def body(run: _Run) -> None:
         copy(run)
