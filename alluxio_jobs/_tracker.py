@@ -116,9 +116,6 @@ class JobTracker:
 
     # ----------------------------------------------------------------- admission
 
-    def __len__(self) -> int:
-        return len(self._jobs)
-
     def __contains__(self, job_id: int) -> bool:
         return job_id in self._jobs
 
@@ -533,14 +530,6 @@ class JobTracker:
         jobs = self._jobs
         return [(job_id, jobs[job_id]) for job_id in job_ids if job_id in jobs]
 
-    def row(self, job_id: int, plain: Callable[[Any], Any]
-            ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]] | None:
-        """(parent, name, status, last updated, config, verbose info as plain data, without
-        children) of a tracked job, for a job store; None if it is gone. ``plain`` turns
-        a task result into plain data."""
-        job = self._jobs.get(job_id)
-        return None if job is None else row(job, plain)
-
 
     def restore(self, info: JobInfo, parent: int | None, config: Any) -> None:
         """Track a finished job read back from a store (call in ascending id order, then
@@ -607,10 +596,6 @@ class JobTracker:
     def _briefs(self, ids: Iterable[int]) -> list[JobInfo]:
         return [self._brief(self._jobs[jid]) for jid in ids]
 
-    def counts(self) -> dict[Status, int]:
-        return dict(self._counts)
-
-
 class _RestoredPlan:
     """Stands in for the plan of a job read back from a store: tasks keep their
     stored descriptions as args."""
@@ -641,7 +626,9 @@ def _take(ids: Iterator[int], jobs: dict[int, _Job]) -> list[int]:
 
 def row(job: Any, plain: Callable[[Any], Any]
         ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]]:
-    """A job's store row (see :meth:`JobTracker.row`)."""
+    """A job's store row: (parent, name, status, last updated, config, verbose info as
+    plain data, without children). Read outside the master lock from
+    :meth:`JobTracker.refs`; ``plain`` turns a task result into plain data."""
     job_id = job.job_id
     tasks = []
     if job.tasks:
