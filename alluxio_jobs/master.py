@@ -419,11 +419,13 @@ class JobMaster:
             self._release()
 
     def _apply_events(self) -> None:
-        """Apply posted task events (call with the lock held)."""
+        """Apply posted task events (call with the lock held); one clock read serves
+        every event of the drain."""
         events = self._events
+        now = self._now()
         while events:
             try:
-                out = events.popleft()(self._now())
+                out = events.popleft()(now)
             except Exception:
                 logger.exception("failed to apply a task event")
                 continue
