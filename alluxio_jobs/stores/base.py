@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 
+from alluxio_jobs.errors import JobNotFoundError
 from alluxio_jobs.model import JobInfo, JobServiceSummary, JobWorkerHealth, Status
+from alluxio_jobs.serde import from_dict
 
 if TYPE_CHECKING:
     from alluxio_jobs.commands import CmdInfo
@@ -203,16 +205,12 @@ class StoreView:
 
     def get_status(self, job_id: int, verbose: bool = False) -> JobInfo:
         """:raises JobNotFoundError: no such job in the store"""
-        from alluxio_jobs.errors import JobNotFoundError
-
         record = self.store.get(job_id)
         if record is None:
             raise JobNotFoundError(job_id)
         return self._info(record, verbose)
 
     def _info(self, record: JobRecord, verbose: bool) -> JobInfo:
-        from alluxio_jobs.serde import from_dict
-
         info: JobInfo = from_dict(record.info)
         children = [self._info(r, verbose) for r in self.store.records(parent=record.job_id)]
         return attrs.evolve(info, tasks=info.tasks if verbose else [], children=children)
@@ -229,8 +227,6 @@ class StoreView:
         :raises JobNotFoundError: no such command in the store
         """
         from alluxio_jobs.commands import cmd_info
-        from alluxio_jobs.errors import JobNotFoundError
-
         record = self.store.get_command(cmd_id)
         if record is None:
             raise JobNotFoundError(cmd_id)

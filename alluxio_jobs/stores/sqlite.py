@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from alluxio_jobs.errors import StoreError
 from alluxio_jobs.model import JobServiceSummary, JobWorkerHealth, Status
+from alluxio_jobs.serde import from_dict, to_dict
 from alluxio_jobs.stores.base import (
     RECENT_LENGTH,
     CommandRecord,
@@ -331,8 +332,6 @@ class SQLiteJobStore(JobStore):
     # ------------------------------------------------------ workers, cancels
 
     def put_worker_health(self, health: Sequence[JobWorkerHealth]) -> None:
-        from alluxio_jobs.serde import to_dict
-
         rows = [(h.worker_id, json.dumps(to_dict(h))) for h in health]
 
         def put(db: sqlite3.Connection) -> None:
@@ -343,8 +342,6 @@ class SQLiteJobStore(JobStore):
         self._run("write", put)
 
     def worker_health(self) -> list[JobWorkerHealth]:
-        from alluxio_jobs.serde import from_dict
-
         rows = self._run("read", lambda db: db.execute(
             "SELECT health FROM workers ORDER BY worker_id").fetchall())
         return [from_dict(json.loads(r[0])) for r in rows]
