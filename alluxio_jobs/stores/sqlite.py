@@ -352,6 +352,10 @@ class SQLiteJobStore(JobStore):
 
     def take_cancel_requests(self) -> list[int]:
         def take(db: sqlite3.Connection) -> list[int]:
+            # a plain read first: the writer asks every flush, and usually there is
+            # nothing, so it should not take the database's write lock for that
+            if db.execute("SELECT 1 FROM cancel_requests LIMIT 1").fetchone() is None:
+                return []
             with self._transaction():
                 ids = [r[0] for r in db.execute("SELECT job_id FROM cancel_requests")]
                 db.execute("DELETE FROM cancel_requests")
