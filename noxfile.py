@@ -16,7 +16,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite."""
-    session.install("-e", ".[dask,parquet,cli]", *_group("test"), *_group("notebook"))
+    session.install("-e", ".[dask,parquet,cli,speedups]", *_group("test"), *_group("notebook"))
     session.run("pytest", *session.posargs)
 
 
@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, tests, benchmarks and examples."""
-    session.install("-e", ".[dask,parquet,cli]", *_group("typing"))
+    session.install("-e", ".[dask,parquet,cli,speedups]", *_group("typing"))
     session.run("mypy")
 
 
@@ -45,7 +45,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: print ratios against baselines measured in the same run."""
-    session.install("-e", ".[dask]")
+    session.install("-e", ".[dask,speedups]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
@@ -53,6 +53,6 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """Soak: 10,000 jobs under random faults on LocalTransport, then 1,000 on a local
     Dask cluster with a worker killed halfway; fails if an invariant does not hold."""
-    session.install("-e", ".[dask]")
+    session.install("-e", ".[dask,speedups]")
     session.run("python", "-m", "benchmarks.soak", "--jobs", "10000", "--dask", "1000",
                 *session.posargs)

@@ -11,18 +11,18 @@ and hands it to tasks as ``ctx.resources["storage"]`` (a :class:`WorkerStorage`)
 import abc
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import tempfile
 import threading
-import uuid
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 import fsspec
 
+from alluxio_jobs.checksums import crc32
 from alluxio_jobs.errors import CacheFullError, StorageError, WorkerNotFoundError
 from alluxio_jobs.model import WorkerInfo
 
@@ -46,8 +46,9 @@ RESOURCE_KEY = "storage"
 
 def checksum(data: bytes | memoryview) -> int:
     """The checksum every copy of a block is verified with (CRC-32: fast, catches
-    truncation and corruption; copies are not adversarial)."""
-    return zlib.crc32(data)
+    truncation and corruption; copies are not adversarial). See
+    :mod:`alluxio_jobs.checksums`."""
+    return crc32(data)
 
 
 def verify_block(block_id: int, data: bytes, length: int, expected: int | None,
@@ -186,6 +187,9 @@ class BlockCache(abc.ABC):
 
     def _committed(self, block_id: int, length: int, block_checksum: int) -> None:
         with self._lock:
+            old = self._sizes.get(block_id)
+            if old is not None:  # a concurrent write of the same block replaced it
+                self._used -= old
             self._sizes[block_id] = length
             self._checksums[block_id] = block_checksum
 
@@ -313,6 +317,7 @@ class DirectoryBlockCache(BlockCache):
                  name: str = "block cache") -> None:
         super().__init__(capacity, name)
         self._owned = root is None
+        self._writes = itertools.count()  # unique temporary names, cheaper than uuids
         self.root = (tempfile.mkdtemp(prefix="alluxio-blocks-") if root is None
                      else os.fspath(root))
         try:
@@ -331,7 +336,7 @@ class DirectoryBlockCache(BlockCache):
         return os.path.join(self.root, str(block_id))
 
     def _open(self, block_id: int) -> Any:
-        tmp = os.path.join(self.root, f".tmp-{block_id}-{uuid.uuid4().hex}")
+        tmp = os.path.join(self.root, f".tmp-{block_id}-{os.getpid()}-{next(self._writes)}")
         try:
             return tmp, open(tmp, "wb", buffering=0)  # closed by _commit or _abort
         except OSError as exc:

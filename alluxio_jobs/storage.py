@@ -14,7 +14,7 @@ looked at (Alluxio's metadata sync), as PERSISTED files with no cached block.
 import enum
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -627,21 +627,36 @@ class Namespace:
         """Record that ``worker`` caches a verified copy of ``block_id``. False if the
         block no longer exists (its file was deleted or replaced): the caller drops
         the copy. A copy whose length or checksum differs is refused."""
+        return not self.add_locations(worker, [(block_id, length, block_checksum)])
+
+    def add_locations(self, worker: WorkerInfo,
+                      copies: Iterable[tuple[int, int, int]]) -> list[int]:
+        """Record that ``worker`` caches verified copies, each ``(block_id, length,
+        checksum)``, all at once; returns the ids of blocks that no longer exist (the
+        caller drops those copies). If any copy's length or checksum differs, none is
+        recorded and :class:`StorageError` is raised."""
         with self._lock:
-            block = self._blocks.get(block_id)
-            if block is None:
-                return False
-            if length != block.length:
-                raise StorageError(f"block {block_id}", f"copy on {worker.host} has {length} "
-                                                        f"bytes, expected {block.length}")
-            if block.checksum is None:
-                block.checksum = block_checksum
-            elif block.checksum != block_checksum:
-                raise StorageError(f"block {block_id}", f"copy on {worker.host} has checksum "
-                                                        f"{block_checksum:08x}, expected "
-                                                        f"{block.checksum:08x}")
-            block.locations[worker.worker_id] = worker.host
-            return True
+            found = []
+            gone = []
+            for block_id, length, block_checksum in copies:
+                block = self._blocks.get(block_id)
+                if block is None:
+                    gone.append(block_id)
+                    continue
+                if length != block.length:
+                    raise StorageError(f"block {block_id}", f"copy on {worker.host} has "
+                                                            f"{length} bytes, expected "
+                                                            f"{block.length}")
+                if block.checksum is not None and block.checksum != block_checksum:
+                    raise StorageError(f"block {block_id}", f"copy on {worker.host} has "
+                                                            f"checksum {block_checksum:08x}, "
+                                                            f"expected {block.checksum:08x}")
+                found.append((block, block_checksum))
+            for block, block_checksum in found:
+                if block.checksum is None:
+                    block.checksum = block_checksum
+                block.locations[worker.worker_id] = worker.host
+            return gone
 
     def record_checksum(self, block_id: int, block_checksum: int) -> None:
         """Remember a block's checksum, learned from its first verified read."""

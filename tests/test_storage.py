@@ -6,11 +6,12 @@ import inspect
 import os
 import pickle
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from alluxio_jobs.blockcache import DirectoryBlockCache, MemoryBlockCache, checksum
+from alluxio_jobs.blockcache import BlockCache, DirectoryBlockCache, MemoryBlockCache, checksum
 from alluxio_jobs.errors import CacheFullError, JobConfigError, NotFoundError, StorageError
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.storage import Namespace, PersistenceState, WriteType, normalize_path
@@ -129,6 +130,26 @@ def test_concurrent_puts_never_exceed_capacity(cache_kind: str) -> None:
         assert len(stored) == 1000 // 37
         assert sorted(cache.block_ids()) == sorted(stored)
         assert cache.used == 37 * len(stored) <= 1000
+    finally:
+        cache.close()
+
+
+@pytest.mark.parametrize("make", [lambda: MemoryBlockCache(100), lambda: DirectoryBlockCache(100)])
+def test_two_writes_of_one_block_count_its_bytes_once(make: Callable[[], BlockCache]) -> None:
+    cache = make()
+    try:
+        first, second = cache.writer(5, 3), cache.writer(5, 3)
+        assert first is not None
+        assert second is not None
+        assert cache.used == 6
+        for writer in (first, second):
+            writer.write(b"abc")
+            writer.commit(checksum(b"abc"))
+        assert cache.used == 3
+        assert cache.block_ids() == [5]
+        assert cache.get(5) == b"abc"
+        assert cache.remove(5)
+        assert cache.used == 0
     finally:
         cache.close()
 

@@ -7,7 +7,6 @@ returns plain data saying what it changed; the plan applies that to the namespac
 
 import itertools
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,6 +14,7 @@ import attrs
 
 from alluxio_jobs import _validate as v
 from alluxio_jobs.blockcache import WorkerStorage, verify_block
+from alluxio_jobs.checksums import crc32
 from alluxio_jobs.errors import JobConfigError, JobNotFoundError, StorageError
 from alluxio_jobs.model import WorkerInfo
 from alluxio_jobs.plans.base import JobConfig, JobPlan, RunTaskContext, SelectContext
@@ -163,7 +163,7 @@ def copy_block(storage: WorkerStorage, block: BlockSource, ufs: UfsLocation | No
     length = 0
     for chunk in read_ufs_chunks(storage.filesystem(ufs.spec), ufs.path, block.offset,
                                  block.length):
-        crc = zlib.crc32(chunk, crc)
+        crc = crc32(chunk, crc)
         length += len(chunk)
         for sink in sinks:
             sink(chunk)
@@ -219,14 +219,12 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
 
 
 def record_cached(fs: "FileSystem", blocks: Sequence[CachedBlock], worker: WorkerInfo) -> None:
-    """Apply a task's copies to the namespace; copies of blocks that no longer exist
-    (or that do not match) are dropped from the worker."""
-    stale = []
+    """Apply a task's copies to the namespace, all or none; copies of blocks that no
+    longer exist are dropped from the worker, and so is every copy if one does not
+    match."""
     try:
-        for block in blocks:
-            if not fs.namespace.add_location(block.block_id, worker, block.length,
-                                             block.checksum):
-                stale.append(block.block_id)
+        stale = fs.namespace.add_locations(
+            worker, [(b.block_id, b.length, b.checksum) for b in blocks])
     except StorageError:
         fs.network.remove_blocks(worker.worker_id, [b.block_id for b in blocks])
         raise
@@ -244,12 +242,13 @@ def partition(items: list[Any], n: int) -> list[list[Any]]:
 
 class _Chooser:
     """Picks workers for new copies: those with room first, then the fewest copies
-    given to them by this job, then in a rotating order so that many small jobs
-    spread over the workers."""
+    given to them by this job, then the fewest bytes given to them by any job so far
+    (so that big blocks spread as evenly as small ones), then in a rotating order."""
 
     def __init__(self) -> None:
         self._rotor = itertools.count()
         self._lock = threading.Lock()
+        self._bytes: dict[int, int] = {}  # worker id -> bytes of copies given to it
 
     def start(self, fs: "FileSystem") -> dict[int, int]:
         try:
@@ -259,14 +258,17 @@ class _Chooser:
 
     def choose(self, candidates: Sequence[WorkerInfo], n: int, length: int,
                free: dict[int, int], given: dict[int, int]) -> list[WorkerInfo]:
+        size = len(candidates)
         with self._lock:
             rotor = next(self._rotor)
-        size = len(candidates)
-        order = sorted(range(size), key=lambda i: (
-            free.get(candidates[i].worker_id, length) < length,
-            given.get(candidates[i].worker_id, 0),
-            (i - rotor) % size))
-        chosen = [candidates[i] for i in order[:n]]
+            order = sorted(range(size), key=lambda i: (
+                free.get(candidates[i].worker_id, length) < length,
+                given.get(candidates[i].worker_id, 0),
+                self._bytes.get(candidates[i].worker_id, 0),
+                (i - rotor) % size))
+            chosen = [candidates[i] for i in order[:n]]
+            for w in chosen:
+                self._bytes[w.worker_id] = self._bytes.get(w.worker_id, 0) + length
         for w in chosen:
             free[w.worker_id] = free.get(w.worker_id, length) - length
             given[w.worker_id] = given.get(w.worker_id, 0) + 1

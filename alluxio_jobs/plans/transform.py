@@ -30,7 +30,6 @@ import logging
 import re
 import threading
 import uuid
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
@@ -41,6 +40,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from alluxio_jobs import _validate as v
 from alluxio_jobs.blockcache import RESOURCE_KEY, WorkerStorage
+from alluxio_jobs.checksums import crc32
 from alluxio_jobs.errors import AlluxioJobsError, JobConfigError, NotFoundError, StorageError
 from alluxio_jobs.model import JobInfo, Status, WorkerInfo
 from alluxio_jobs.plans.base import (
@@ -1045,7 +1045,7 @@ class _Sink(io.RawIOBase):
             offset = 0
             while offset < n:
                 take = min(n - offset, size - self._in_block)
-                self._crc = zlib.crc32(view[offset:offset + take], self._crc)
+                self._crc = crc32(view[offset:offset + take], self._crc)
                 self._in_block += take
                 offset += take
                 if self._in_block == size:

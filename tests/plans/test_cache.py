@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from alluxio_jobs.errors import JobConfigError
+from alluxio_jobs.errors import JobConfigError, StorageError
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import Status
 from alluxio_jobs.plans.cache import (
@@ -100,6 +100,31 @@ def test_load_spreads_blocks_and_splits_tasks_per_worker(make_fs: FsFactory,
     tasks = fs.master.get_status(info.job_id, verbose=True).tasks
     assert len(tasks) == JOBS_PER_WORKER  # 25 blocks round-robin into 10 tasks
     assert fs.get_status("/data/f").in_alluxio_percentage == 100
+
+
+def test_load_spreads_bytes_not_just_block_counts(fs: FileSystem) -> None:
+    """Files of two full blocks and a tiny third one: were blocks dealt round-robin,
+    one worker would get every tiny block and the others every full one."""
+    for i in range(6):
+        put_ufs(fs, f"/data/f{i}", bytes(2 * 1024 + 8))
+        completed(fs, LoadConfig(file_path=f"/data/f{i}"))
+    held = sorted(u.used for u in fs.cache_usage())
+    assert sum(held) == 6 * (2 * 1024 + 8)
+    assert held[-1] - held[0] <= 1024 + 8
+
+
+def test_a_copy_that_does_not_match_records_none_of_its_task(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/f", DATA)
+    info = fs.get_status("/data/f")
+    worker = fs.workers()[0]
+    first, second = info.blocks[0], info.blocks[1]
+    with pytest.raises(StorageError, match="bytes, expected"):
+        fs.namespace.add_locations(worker, [(first.block_id, first.length, 1),
+                                            (second.block_id, second.length + 1, 2)])
+    assert copies(fs, "/data/f") == [0] * 7
+    assert fs.namespace.add_locations(worker, [(first.block_id, first.length, 1),
+                                               (12345678, 1, 1)]) == [12345678]
+    assert copies(fs, "/data/f")[0] == 1
 
 
 def test_load_respects_worker_filters(fs: FileSystem) -> None:
