@@ -12,6 +12,7 @@ looked at (Alluxio's metadata sync), as PERSISTED files with no cached block.
 """
 
 import enum
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -178,8 +179,17 @@ class BlockCommit:
 # ---------------------------------------------------------------------- paths
 
 
+#: A path already in normal form (no empty components, no trailing slash, no control
+#: characters); it still must not have "." or ".." components.
+_NORMAL_PATH = re.compile(r"/(?:[^/\0\n]+(?:/[^/\0\n]+)*)?")
+
+
 def normalize_path(path: object, field: str = "path") -> str:
     """``path`` as a normalized absolute Alluxio path; JobConfigError if it is not one."""
+    if type(path) is str and _NORMAL_PATH.fullmatch(path):  # the common case, made cheap
+        padded = path + "/"
+        if "/./" not in padded and "/../" not in padded:
+            return path
     if not isinstance(path, str) or not path.startswith("/"):
         raise JobConfigError(field, path, "must be an absolute Alluxio path starting with '/'")
     parts = [p for p in path.split("/") if p]

@@ -144,11 +144,13 @@ def read_ufs_chunks(fs: fsspec.AbstractFileSystem, path: str, offset: int, lengt
     if length == 0:
         return
     if type(fs) is LocalFileSystem:  # skip fsspec's file wrapper: it costs per file
-        f = ufs_call(path, open, fs._strip_protocol(path), "rb", buffering=0)
+        local = path if path.startswith("/") else fs._strip_protocol(path)
+        f = ufs_call(path, open, local, "rb", buffering=0)
     else:
         f = ufs_call(path, fs.open, path, "rb")
     try:
-        ufs_call(path, f.seek, offset)
+        if offset:
+            ufs_call(path, f.seek, offset)
         view = memoryview(bytearray(min(chunk_size, length)))
         left = length
         while left:

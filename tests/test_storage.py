@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alluxio_jobs.blockcache import BlockCache, DirectoryBlockCache, MemoryBlockCache, checksum
 from alluxio_jobs.errors import CacheFullError, JobConfigError, NotFoundError, StorageError
@@ -190,6 +192,25 @@ def test_bad_paths_are_refused_naming_the_value(bad: object) -> None:
     with pytest.raises(JobConfigError) as err:
         normalize_path(bad)
     assert err.value.value == bad
+
+
+def _reference_normalize(path: str) -> str | None:
+    """The rule, spelled out: absolute, no '.'/'..' components, no NUL or newline."""
+    parts = [p for p in path.split("/") if p]
+    if not path.startswith("/") or any(p in (".", "..") for p in parts) or (
+            "\0" in path or "\n" in path):
+        return None
+    return "/" + "/".join(parts)
+
+
+@given(st.text(alphabet="/.a\n\0", max_size=12))
+def test_normalize_path_follows_the_rule(path: str) -> None:
+    expected = _reference_normalize(path)
+    if expected is None:
+        with pytest.raises(JobConfigError):
+            normalize_path(path)
+    else:
+        assert normalize_path(path) == expected
 
 
 def test_paths_are_normalized() -> None:
