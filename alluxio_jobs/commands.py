@@ -17,16 +17,29 @@ is unfinished, then FAILED if any file failed, else CANCELED if it was canceled,
 COMPLETED (also when there was nothing to do).
 """
 
+# This module keeps the commands' records and their tracking; the commands themselves
+# are in _file_commands and what their bodies run with in _command_run, both re-exported
+# here.
+
 import collections
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import attrs
 
+from alluxio_jobs._command_run import _Item as _Item  # also for replication's commands
+from alluxio_jobs._command_run import _Run as _Run
+from alluxio_jobs._file_commands import (
+    DEFAULT_ACTIVE_JOBS,
+    distributed_cp,
+    distributed_load,
+    distributed_mv,
+    free,
+    persist,
+)
 from alluxio_jobs._journal import SHUTDOWN_MESSAGE
 from alluxio_jobs.errors import (
     AlluxioJobsError,
@@ -36,10 +49,8 @@ from alluxio_jobs.errors import (
     JobTimeoutError,
     ResourceExhaustedError,
 )
-from alluxio_jobs.model import JobInfo, Status
-from alluxio_jobs.plans.base import JobConfig
+from alluxio_jobs.model import Status
 from alluxio_jobs.serde import register_record
-from alluxio_jobs.storage import FileInfo, PersistenceState, WriteType, is_under, normalize_path
 from alluxio_jobs.stores.base import CommandRecord, JobStore
 
 if TYPE_CHECKING:
@@ -61,9 +72,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Alluxio's ``DEFAULT_ACTIVE_JOBS``.
-DEFAULT_ACTIVE_JOBS = 3000
 
 
 @register_record
@@ -160,23 +168,23 @@ class _Cmd:
                 len(self.job_ids))
 
     def info(self) -> CmdInfo:
-        return CmdInfo(cmd_id=self.cmd_id, operation=self.operation,
-                       description=self.description, status=self.status, total=self.total,
-                       completed=list(self.completed), failed=dict(self.failed),
-                       skipped=list(self.skipped), job_ids=list(self.job_ids),
-                       error_message=self.error, submitted=self.started,
-                       last_updated=self.updated)
+        return cmd_info(self.record())
 
     def unwritten(self) -> CommandRecord:
         """The command with only what its store does not hold yet in its lists."""
-        oc, of, os_, oj = self.written
+        return self.record(self.written)
+
+    def record(self, offsets: tuple[int, int, int, int] = (0, 0, 0, 0)) -> CommandRecord:
+        """The command as a store record, its lists from ``offsets`` on (see
+        :class:`~alluxio_jobs.stores.CommandRecord`)."""
+        oc, of, os_, oj = offsets
         return CommandRecord(
             cmd_id=self.cmd_id, operation=self.operation, description=self.description,
             status=self.status, total=self.total, error_message=self.error,
             submitted=self.started, last_updated=self.updated,
             completed=self.completed[oc:],
             failed={path: self.failed[path] for path in self.failed_order[of:]},
-            skipped=self.skipped[os_:], job_ids=self.job_ids[oj:], offsets=self.written)
+            skipped=self.skipped[os_:], job_ids=self.job_ids[oj:], offsets=offsets)
 
 
 def cmd_info(record: CommandRecord) -> CmdInfo:
@@ -482,348 +490,3 @@ def _cancel(cmd: _Cmd) -> None:
     cmd.canceled.set()
     with cmd.wake:
         cmd.wake.notify_all()
-
-
-@attrs.frozen
-class _Item:
-    path: str
-    destination: str = ""
-    block_id: int = -1
-
-    @property
-    def label(self) -> str:
-        """How the command's record names this item."""
-        return self.path if self.block_id < 0 else f"{self.path}#{self.block_id}"
-
-
-#: first and largest wait, in seconds, before submitting again to a full master when
-#: none of the command's jobs runs (nothing of ours will free a place)
-_FULL_BACKOFF = (0.01, 1.0)
-
-
-class _Run:
-    """What a command body uses to record its progress and run jobs."""
-
-    def __init__(self, tracker: CommandTracker, cmd: _Cmd) -> None:
-        self.tracker = tracker
-        self.cmd = cmd
-        self.fs = tracker._fs
-
-    @property
-    def canceled(self) -> bool:
-        return self.cmd.canceled.is_set()
-
-    def _update(self, fn: Callable[[_Cmd], None]) -> None:
-        with self.tracker._lock:
-            fn(self.cmd)
-            self.tracker._changed(self.cmd)
-
-    def set_total(self, total: int) -> None:
-        self._update(lambda c: setattr(c, "total", total))
-
-    def succeed(self, path: str) -> None:
-        self._update(lambda c: c.completed.append(path))
-
-    def fail(self, path: str, reason: str) -> None:
-        def fail(c: _Cmd) -> None:
-            if path not in c.failed:  # the first reason is kept
-                c.failed[path] = reason
-                c.failed_order.append(path)
-
-        self._update(fail)
-
-    def skip(self, path: str) -> None:
-        self._update(lambda c: c.skipped.append(path))
-
-    def _add_job(self, job_id: int) -> None:
-        self._update(lambda c: c.job_ids.append(job_id))
-
-    def fail_command(self, reason: str) -> None:
-        self._update(lambda c: setattr(c, "error", reason))
-
-    def run_jobs(self, items: Sequence[_Item], make_config: Callable[[_Item], JobConfig],
-                 job_type: str, batch_size: int, active_jobs: int,
-                 judge: Callable[[_Item, JobInfo], str | None]) -> None:
-        """Run the items' jobs, at most ``active_jobs`` at once, ``batch_size`` items per
-        job; ``judge`` returns None for an item that succeeded, else why it failed.
-        Items of a canceled job that did not succeed are left uncounted.
-
-        Nothing polls: each job's done callback wakes this thread, as does a cancel."""
-        from alluxio_jobs.plans.transfer import BatchedJobConfig
-
-        master = self.fs.master
-        wake = self.cmd.wake
-        batches = collections.deque(
-            list(items[i:i + batch_size]) for i in range(0, len(items), batch_size))
-        active: dict[int, list[_Item]] = {}
-        finished: collections.deque[JobInfo] = collections.deque()
-
-        def on_done(info: JobInfo) -> None:  # in the master's thread that finished the job
-            with wake:
-                finished.append(info)
-                wake.notify_all()
-
-        backoff = _FULL_BACKOFF[0]
-        cancel_sent = False
-        while batches or active:
-            if self.canceled and not cancel_sent:
-                cancel_sent = True
-                batches.clear()
-                for job_id in list(active):
-                    with contextlib.suppress(JobNotFoundError):
-                        master.cancel(job_id, "distributed command canceled")
-            while batches and len(active) < active_jobs and not self.canceled:
-                batch = batches[0]
-                try:
-                    configs = [make_config(item) for item in batch]
-                    config = configs[0] if len(configs) == 1 else BatchedJobConfig(
-                        job_type=job_type, configs=configs)
-                    job_id = master.run(config)
-                except ResourceExhaustedError:
-                    if not active:  # a back-off, cut short by a cancel
-                        with wake:
-                            wake.wait_for(lambda: self.canceled, backoff)
-                        backoff = min(_FULL_BACKOFF[1], backoff * 2)
-                    break
-                except JobConfigError as exc:
-                    batches.popleft()
-                    for item in batch:
-                        self.fail(item.label, str(exc))
-                    continue
-                backoff = _FULL_BACKOFF[0]
-                batches.popleft()
-                active[job_id] = batch
-                self._add_job(job_id)
-                try:
-                    master.add_done_callback(job_id, on_done)
-                except JobNotFoundError:  # finished and purged already
-                    on_done(JobInfo(job_id=job_id, name="", description="",
-                                    status=Status.FAILED,
-                                    error_message="the job was purged before it was seen done"))
-            if not active:
-                continue
-            with wake:
-                while not finished and not (self.canceled and not cancel_sent):
-                    wake.wait()
-                done = list(finished)
-                finished.clear()
-            for info in done:
-                if info.job_id not in active:
-                    continue
-                batch = active.pop(info.job_id)
-                with contextlib.suppress(JobNotFoundError):  # else the callback's info
-                    info = master.get_status(info.job_id, verbose=True)
-                for item in batch:
-                    reason = judge(item, info)
-                    if reason is None:
-                        self.succeed(item.label)
-                    elif info.status is not Status.CANCELED:
-                        self.fail(item.label, reason)
-
-
-def _job_error(info: JobInfo) -> str:
-    return info.error_message or f"job {info.job_id} {info.status.value}"
-
-
-def _write_type(value: object) -> WriteType:
-    from alluxio_jobs.filesystem import write_type_of
-
-    return write_type_of(value)
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JobConfigError(name, value, f"must be an int >= {minimum}")
-    return value
-
-
-# ------------------------------------------------------------------ commands
-
-
-def distributed_load(fs: "FileSystem", path: str, replication: int = 1, *,
-                     batch_size: int = 1, active_jobs: int = DEFAULT_ACTIVE_JOBS,
-                     worker_set: Sequence[str] = (),
-                     excluded_worker_set: Sequence[str] = ()) -> CommandHandle:
-    """Cache every file at or below ``path`` on ``replication`` workers with Load jobs
-    (Alluxio's ``distributedLoad``). Files already cached that often are skipped.
-
-    :raises NotFoundError: ``path`` does not exist (nothing is started)
-    """
-    from alluxio_jobs.plans.cache import LoadConfig
-
-    path = normalize_path(path)
-    _check_count("replication", replication)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    fs.get_status(path)
-
-    def config(item: _Item) -> JobConfig:
-        return LoadConfig(file_path=item.path, replication=replication,
-                          worker_set=list(worker_set),
-                          excluded_worker_set=list(excluded_worker_set))
-
-    def judge(item: _Item, info: JobInfo) -> str | None:
-        try:
-            status = fs.get_status(item.path)
-        except AlluxioJobsError as exc:
-            return str(exc)
-        if status.cached_replicas() >= replication:
-            return None
-        return _job_error(info) if info.status is not Status.COMPLETED else "not fully loaded"
-
-    def body(run: _Run) -> None:
-        files = fs.namespace.files_under(path, fs._live_ids())
-        run.set_total(len(files))
-        todo = []
-        for f in files:
-            if f.cached_replicas() >= replication:
-                run.skip(f.path)
-            else:
-                todo.append(_Item(f.path))
-        run.run_jobs(todo, config, "Load", batch_size, active_jobs, judge)
-
-    return fs.commands.start("DIST_LOAD", f"distributedLoad {path} --replication {replication}",
-                             body)
-
-
-def _copy_items(fs: "FileSystem", src: str, dst: str) -> list[_Item]:
-    info = fs.get_status(src)
-    if not info.is_folder:
-        return [_Item(info.path, dst)]
-    return [_Item(f.path, dst + f.path[len(src):] if src != "/" else dst + f.path)
-            for f in fs.namespace.files_under(src)]
-
-
-def _check_copy(fs: "FileSystem", src: str, dst: str) -> tuple[str, str]:
-    src = normalize_path(src, "source")
-    dst = normalize_path(dst, "destination")
-    if is_under(dst, src):
-        raise JobConfigError("destination", dst,
-                             f"Cannot migrate because {src} is a prefix of {dst}")
-    fs.get_status(src)
-    return src, dst
-
-
-def _copy_command(fs: "FileSystem", source: str, destination: str, overwrite: bool,
-                  write_type: WriteType | str | None, batch_size: int, active_jobs: int
-                  ) -> tuple[str, str, Callable[[_Run], None]]:
-    """Check a copy's arguments (nothing starts when they are bad) and build the body
-    that copies every file with Migrate jobs; returns (source, destination, body)."""
-    from alluxio_jobs.plans.transfer import MigrateConfig, MigrateResult
-
-    src, dst = _check_copy(fs, source, destination)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    wt = None if write_type is None else _write_type(write_type)
-
-    def config(item: _Item) -> JobConfig:
-        return MigrateConfig(source=item.path, destination=item.destination,
-                             write_type=wt, overwrite=overwrite)
-
-    def judge(item: _Item, info: JobInfo) -> str | None:
-        if info.status is Status.COMPLETED:
-            return None
-        for task in info.tasks:
-            if (task.status is Status.COMPLETED and isinstance(task.result, MigrateResult)
-                    and task.result.destination == item.destination):
-                return None
-        return _job_error(info)
-
-    def copy(run: _Run) -> None:
-        items = _copy_items(fs, src, dst)
-        run.set_total(len(items))
-        run.run_jobs(items, config, "Migrate", batch_size, active_jobs, judge)
-
-    return src, dst, copy
-
-
-def distributed_cp(fs: "FileSystem", source: str, destination: str, *,
-                   overwrite: bool = True, write_type: WriteType | str | None = None,
-                   batch_size: int = 1, active_jobs: int = DEFAULT_ACTIVE_JOBS) -> CommandHandle:
-    """Copy a file, or every file below a directory, with Migrate jobs (Alluxio's
-    ``distributedCp``; ``overwrite`` defaults to true as there).
-
-    :raises JobConfigError: ``destination`` is inside ``source``
-    """
-    src, dst, copy = _copy_command(fs, source, destination, overwrite, write_type,
-                                   batch_size, active_jobs)
-    return fs.commands.start("DIST_CP", f"distributedCp {src} {dst}", copy)
-
-
-def distributed_mv(fs: "FileSystem", source: str, destination: str, *,
-                   overwrite: bool = True, write_type: WriteType | str | None = None,
-                   batch_size: int = 1, active_jobs: int = DEFAULT_ACTIVE_JOBS) -> CommandHandle:
-    """Copy like :func:`distributed_cp`, then delete the source, but only if every
-    copy completed; otherwise the source is left as it was."""
-    src, dst, copy = _copy_command(fs, source, destination, overwrite, write_type,
-                                   batch_size, active_jobs)
-
-    def body(run: _Run) -> None:
-        copy(run)
-        if run.cmd.failed or run.canceled:
-            return
-        if src != dst:
-            fs.delete(src, recursive=True)
-
-    return fs.commands.start("DIST_MV", f"distributedMv {src} {dst}", body)
-
-
-def persist(fs: "FileSystem", path: str, *, overwrite: bool = False, batch_size: int = 1,
-            active_jobs: int = DEFAULT_ACTIVE_JOBS) -> CommandHandle:
-    """Persist every file at or below ``path`` with Persist jobs; files already
-    persisted are skipped (unless ``overwrite``)."""
-    from alluxio_jobs.plans.transfer import PersistConfig
-
-    path = normalize_path(path)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    fs.get_status(path)
-
-    def config(item: _Item) -> JobConfig:
-        return PersistConfig(file_path=item.path, overwrite=overwrite)
-
-    def judge(item: _Item, info: JobInfo) -> str | None:
-        try:
-            status = fs.get_status(item.path)
-        except AlluxioJobsError as exc:
-            return str(exc)
-        if status.persistence_state is PersistenceState.PERSISTED and (
-                info.status is Status.COMPLETED or not overwrite):
-            return None
-        return _job_error(info)
-
-    def body(run: _Run) -> None:
-        files = fs.namespace.files_under(path)
-        run.set_total(len(files))
-        todo = []
-        for f in files:
-            if f.persisted and not overwrite:
-                run.skip(f.path)
-            else:
-                todo.append(_Item(f.path))
-        run.run_jobs(todo, config, "Persist", batch_size, active_jobs, judge)
-
-    return fs.commands.start("PERSIST", f"persist {path}", body)
-
-
-def free(fs: "FileSystem", path: str) -> CommandHandle:
-    """Drop the cached copies of every file at or below ``path``; a file that is not
-    persisted is refused (and counted as failed), the others are freed."""
-    path = normalize_path(path)
-    fs.get_status(path)
-
-    def body(run: _Run) -> None:
-        files: list[FileInfo] = fs.namespace.files_under(path)
-        run.set_total(len(files))
-        for f in files:
-            if run.canceled:
-                return
-            try:
-                fs.free(f.path)
-            except AlluxioJobsError as exc:
-                run.fail(f.path, exc.message if not isinstance(exc, JobConfigError)
-                         else exc.reason)
-                continue
-            run.succeed(f.path)
-
-    return fs.commands.start("FREE", f"free {path}", body)

@@ -482,7 +482,7 @@ def _info(done: int, total: int) -> CmdInfo:
 
 def test_the_progress_bar_goes_to_a_terminal_only() -> None:
     pytest.importorskip("tqdm")
-    from alluxio_jobs.cli_fs import _Progress
+    from alluxio_jobs._fs_terminal import _Progress
 
     terminal = _Terminal()
     bar = _Progress(terminal, "distributedLoad")
@@ -503,7 +503,7 @@ def test_the_progress_bar_goes_to_a_terminal_only() -> None:
 def test_without_tqdm_there_is_no_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    from alluxio_jobs import cli_fs
+    from alluxio_jobs import _fs_terminal
 
     real = importlib.import_module
 
@@ -514,7 +514,7 @@ def test_without_tqdm_there_is_no_bar(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(importlib, "import_module", no_tqdm)
     terminal = _Terminal()
-    bar = cli_fs._Progress(terminal, "distributedLoad")
+    bar = _fs_terminal._Progress(terminal, "distributedLoad")
     bar.update(_info(3, 10))
     bar.close()
     assert terminal.getvalue() == ""

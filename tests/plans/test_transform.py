@@ -436,10 +436,10 @@ def test_inputs_cached_only_in_workers_are_read_through_the_caches(fs: FileSyste
 
 def test_output_is_streamed_in_batches(fs: FileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    import alluxio_jobs.plans.transform as module
+    from alluxio_jobs.plans import _table_read, _table_write
 
-    monkeypatch.setattr(module, "_BATCH_ROWS", 7)
-    monkeypatch.setattr(module, "_ROW_GROUP_BYTES", 1)
+    monkeypatch.setattr(_table_read, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(_table_write, "_ROW_GROUP_BYTES", 1)
     rows = [(i, f"v{i}") for i in range(50)]
     put_ufs(fs, "/data/in/f-0.json", json_bytes(["n", "v"], rows))
     completed(fs, CompactConfig(input="/data/in", output="/data/out", input_format="json"))
