@@ -16,7 +16,7 @@ To wire the parts yourself: build a ``Namespace`` and a ``LocalBlockNetwork``, m
 ``fs = FileSystem(namespace, network)``, register the data plans with
 :func:`register_storage_plans` (``plans, fs``), build the transport with
 ``resources=network.resources`` and the master with those plans, then
-``fs.attach(master)``.
+``fs.attach(master)``. :meth:`FileSystem.dask` does the same on a Dask cluster.
 """
 
 import functools
@@ -30,6 +30,7 @@ from typing import Any, Literal, Self
 import fsspec
 
 from alluxio_jobs.blockcache import (
+    BlockCache,
     BlockNetwork,
     CacheUsage,
     DirectoryBlockCache,
@@ -195,6 +196,38 @@ class FileSystem:
             fs.close()
             raise
         return fs
+
+    @classmethod
+    def dask(
+        cls,
+        client: Any,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        cache_capacity: int = 1 << 30,
+        cache_factory: Callable[[Any], BlockCache] | None = None,
+        threadpool_size: int | None = None,
+        master_config: MasterConfig | None = None,
+        plans: PlanRegistry | None = None,
+        store: JobStore | None = None,
+        write_type: WriteType | str = WriteType.ASYNC_THROUGH,
+        persist_backoff: tuple[float, float] = (1.0, 3600.0),
+        poll_interval: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> "FileSystem":
+        """Storage on the Dask workers of ``client`` (a ``distributed.Client``; the
+        ``dask`` extra): each worker is a job worker with a block cache of
+        ``cache_capacity`` bytes in its own local directory (or what
+        ``cache_factory(dask_worker)`` builds), blocks move between workers through
+        Dask, and a job master runs the data jobs there. Closed by :meth:`close`,
+        which leaves the client and its cluster running. ``plans`` holds further job
+        types; they are pickled to the workers."""
+        from alluxio_jobs.transports.dask_storage import dask_file_system
+
+        return dask_file_system(
+            client, cls, block_size=block_size, cache_capacity=cache_capacity,
+            cache_factory=cache_factory, threadpool_size=threadpool_size,
+            master_config=master_config, plans=plans, store=store, write_type=write_type,
+            persist_backoff=persist_backoff, poll_interval=poll_interval, clock=clock)
 
     def attach(self, master: JobMaster) -> None:
         """Use ``master`` to run this storage's jobs (its plans must be registered with

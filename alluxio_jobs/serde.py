@@ -4,12 +4,17 @@
 data carrying a ``"type"`` tag; ``from_dict`` rebuilds it. A config's tag is its job
 name (``"Sleep"``, ``"Load"``, …); a config class without a class-level ``name``
 is tagged ``"module:QualName"``. A record's tag is its class name.
+
+``to_plain`` and ``from_plain`` carry task arguments and results over a transport that
+sends plain data (msgpack, JSON): attrs records anywhere inside them are tagged with
+their class so the other side rebuilds them.
 """
 
+import contextlib
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -31,8 +36,8 @@ from alluxio_jobs.model import (
 )
 from alluxio_jobs.plans.base import JobConfig
 
-__all__ = ["config_tag", "converter", "from_dict", "import_qualified", "register_record",
-           "to_dict"]
+__all__ = ["RECORD_TAG", "config_tag", "converter", "from_dict", "from_plain",
+           "import_qualified", "record_class", "register_record", "to_dict", "to_plain"]
 
 T = TypeVar("T")
 TYPE_KEY = "type"
@@ -284,3 +289,103 @@ def from_dict(data: Any) -> Any:
             return _structure_request(body, TaskRequest)
         return _structure_attrs(body, record)
     return _structure_config(data, JobConfig)
+
+
+# ------------------------------------------------------ task data as plain data
+
+#: The key marking a tagged record in :func:`to_plain` output.
+RECORD_TAG = "__attrs__"
+_SCALARS = (str, int, float, bool, bytes)
+
+
+def to_plain(value: Any) -> Any:
+    """Task arguments or a task result as plain data a remote transport can carry.
+
+    attrs records, at any depth, become ``{"__attrs__": "module:QualName", "data":
+    {...}}`` (job configs ``{"__attrs__": "", "data": to_dict(config)}``); tuples become
+    lists; dicts and lists are walked. Anything else is left as it is (a transport then
+    has to pickle it). :func:`from_plain` undoes it.
+    """
+    if value is None or type(value) in _SCALARS:
+        return value
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if type(value) is dict:
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, JobConfig):
+        return {RECORD_TAG: "", "data": to_dict(value)}
+    cls = type(value)
+    if attrs.has(cls):
+        return {RECORD_TAG: f"{cls.__module__}:{cls.__qualname__}",
+                "data": _record_fields(value)}
+    return value
+
+
+def from_plain(value: Any) -> Any:
+    """Rebuild what :func:`to_plain` made (tuples stay lists).
+
+    :raises JobConfigError: a tag names no importable attrs class (the error's ``field`` is
+        ``"__attrs__"`` and its ``value`` the tag), or a record's data does not fit its
+        class (naming the field)
+    """
+    if type(value) is list or type(value) is tuple:  # msgpack may give tuples
+        return [from_plain(v) for v in value]
+    if type(value) is dict:
+        if RECORD_TAG not in value:
+            return {k: from_plain(v) for k, v in value.items()}
+        tag = value[RECORD_TAG]
+        data = value.get("data")
+        if not isinstance(data, dict) or set(value) != {RECORD_TAG, "data"}:
+            raise JobConfigError(RECORD_TAG, tag, "a tagged record needs exactly a 'data' "
+                                                  "mapping beside its tag")
+        if tag == "":
+            return from_dict(data)
+        cls = record_class(tag)
+        loose = _loose_fields(cls)
+        body = {k: from_plain(v) if k in loose else v for k, v in data.items()}
+        return _structure_attrs(body, cls)
+    return value
+
+
+def record_class(tag: object) -> type:
+    """The attrs class a :func:`to_plain` tag names.
+
+    :raises JobConfigError: naming ``"__attrs__"`` and the tag when it is not one
+    """
+    if not isinstance(tag, str) or ":" not in tag:
+        raise JobConfigError(RECORD_TAG, tag, "must be a 'module:QualName' class name")
+    obj = import_qualified(tag, RECORD_TAG)
+    if not (isinstance(obj, type) and attrs.has(obj)):
+        raise JobConfigError(RECORD_TAG, tag, "not an attrs class")
+    return obj
+
+
+def _record_fields(value: Any) -> dict[str, Any]:
+    """A record's fields as plain data: typed fields through the converter, fields whose
+    type cannot rebuild their value (``Any`` somewhere in it) tagged recursively."""
+    loose = _loose_fields(type(value))
+    return {f.name: (to_plain(getattr(value, f.name)) if f.name in loose
+                     else converter.unstructure(getattr(value, f.name)))
+            for f in attrs.fields(type(value))}
+
+
+_loose_cache: dict[type, frozenset[str]] = {}
+
+
+def _loose_fields(cls: type) -> frozenset[str]:
+    found = _loose_cache.get(cls)
+    if found is None:
+        with contextlib.suppress(Exception):  # unresolvable hints count as Any
+            attrs.resolve_types(cls)
+        found = _loose_cache[cls] = frozenset(
+            f.name for f in attrs.fields(cls) if _is_loose(f.type))
+    return found
+
+
+def _is_loose(hint: Any) -> bool:
+    """Whether a value of type ``hint`` may hold records the converter cannot rebuild
+    from the hint alone."""
+    if hint is None or hint is Any or hint is object or isinstance(hint, str):
+        return True
+    return any(_is_loose(arg) for arg in get_args(hint) if arg is not type(None)
+               and not isinstance(arg, int | str | bool | bytes))

@@ -165,6 +165,34 @@ def make_scratch(root: str, worker: WorkerInfo) -> Mapping[str, Any]:
     return {"scratch": Scratch(path)}
 
 
+@attrs.frozen(kw_only=True)
+class LockedConfig(JobConfig):
+    """One task per worker, run by a plan that holds master-side state."""
+
+    name: ClassVar[str] = "Locked"
+
+
+class LockedPlan(JobPlan[LockedConfig, None, int]):
+    """Holds a lock, so it cannot be pickled: workers build their own (``worker_plans``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def select_executors(self, config: LockedConfig, workers: Sequence[WorkerInfo],
+                         ctx: SelectContext) -> list[tuple[WorkerInfo, None]]:
+        return [(w, None) for w in workers]
+
+    def run_task(self, config: LockedConfig, args: None, ctx: RunTaskContext) -> int:
+        with self.lock:
+            return os.getpid()
+
+
+def plans_built_on_workers() -> PlanRegistry:
+    registry = plans()
+    registry.register(LockedConfig, LockedPlan())
+    return registry
+
+
 def plans() -> PlanRegistry:
     registry = conformance_plans()
     registry.register(ChunksConfig, ChunksPlan())
@@ -455,6 +483,40 @@ def test_a_worker_joining_later_takes_new_tasks(make_master, cluster: Any, clien
         wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) == 2)
     # the retired worker's id is gone; the rest keep theirs
     wait_until(lambda: len(master.transport.workers()) == 2)
+
+
+def test_worker_plans_are_built_on_the_workers(make_transport) -> None:
+    transport = make_transport(worker_plans=plans_built_on_workers)
+    with JobMaster(None, transport, plans_built_on_workers()) as master:
+        job_id = master.run(LockedConfig())
+        assert master.wait(job_id, WAIT).status is Status.COMPLETED
+        pids = {t.result for t in master.get_status(job_id, verbose=True).tasks}
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+
+
+def test_worker_listeners_hear_of_a_joining_worker_before_the_master(
+        make_transport, cluster: Any, client: Any) -> None:
+    transport = make_transport()
+    heard: list[tuple[dict[int, str], set[int]]] = []
+    transport.add_worker_listener(
+        lambda addresses: heard.append((dict(addresses),
+                                        {w.worker_id for w in transport.workers()})))
+    assert heard == [({w.worker_id: w.host for w in transport.workers()},
+                      {w.worker_id for w in transport.workers()})]
+    cluster.scale(3)
+    try:
+        client.wait_for_workers(3, timeout=WAIT)
+        wait_until(lambda: len(transport.workers()) == 3)
+        (joined,) = {w.worker_id for w in transport.workers()} - heard[0][1]
+        addresses, offered = next(h for h in heard if joined in h[0])
+        assert joined not in offered
+        assert addresses[joined] == next(w.host for w in transport.workers()
+                                         if w.worker_id == joined)
+    finally:
+        cluster.scale(2)
+        wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) == 2)
+    wait_until(lambda: len(heard[-1][0]) == 2)  # and of the retired one leaving
 
 
 # ------------------------------------------------------------ no cluster needed

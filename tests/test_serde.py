@@ -25,7 +25,15 @@ from alluxio_jobs import (
     WorkerInfo,
 )
 from alluxio_jobs.reports import JobServiceReport
-from alluxio_jobs.serde import config_tag, from_dict, to_dict
+from alluxio_jobs.serde import (
+    RECORD_TAG,
+    config_tag,
+    from_dict,
+    from_plain,
+    record_class,
+    to_dict,
+    to_plain,
+)
 from alluxio_jobs.testing import EchoConfig
 
 
@@ -299,3 +307,115 @@ def test_task_request_with_a_bad_config_names_the_config_field():
     error = _error({"type": "TaskRequest", "job_id": 1, "task_id": 0, "attempt": 1,
                     "config": {"type": "Sleep", "time_ms": -5}, "args": None})
     assert error.field == "time_ms"
+
+
+# ------------------------------------------------- task data as plain data
+
+
+@attrs.frozen(kw_only=True)
+class Leaf:
+    """A record with typed fields only."""
+
+    n: int
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Branch:
+    """A record whose ``Any`` fields hold further records (as BatchedJob task args do)."""
+
+    name: str
+    leaves: list[Leaf] = attrs.field(factory=list)
+    extra: Any = None
+    table: dict[str, Any] = attrs.field(factory=dict)
+    config: JobConfig | None = None
+
+
+int64s = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what msgpack carries
+scalars = st.one_of(st.none(), st.booleans(), int64s, st.text(max_size=5),
+                    st.binary(max_size=5), st.floats(allow_nan=False))
+leaves = st.builds(Leaf, n=int64s, name=st.text(max_size=5))
+
+
+def _nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.text(max_size=4).filter(lambda k: k != RECORD_TAG)
+    return st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(keys, children, max_size=3),
+        st.builds(Branch, name=st.text(max_size=5), leaves=st.lists(leaves, max_size=2),
+                  extra=children, table=st.dictionaries(keys, children, max_size=2),
+                  config=st.one_of(st.none(), sleeps)),
+    )
+
+
+task_values = st.recursive(st.one_of(scalars, leaves), _nested, max_leaves=15)
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return value is None or type(value) in (bool, int, float, str, bytes)
+
+
+@given(task_values)
+def test_task_values_round_trip_as_plain_data(value):
+    plain = to_plain(value)
+    assert _is_plain(plain)
+    assert from_plain(plain) == value
+
+
+@given(task_values)
+def test_task_values_round_trip_through_msgpack(value):
+    msgpack = pytest.importorskip("msgpack")
+    wire = msgpack.unpackb(msgpack.packb(to_plain(value), use_bin_type=True), raw=False,
+                           strict_map_key=False)
+    assert from_plain(wire) == value
+
+
+def test_records_are_tagged_by_class_and_tuples_become_lists():
+    value = (Leaf(n=1), Branch(name="b", extra=[Leaf(n=2)], config=SleepConfig(time_ms=3)))
+    plain = to_plain(value)
+    assert plain[0] == {RECORD_TAG: "tests.test_serde:Leaf", "data": {"n": 1, "name": ""}}
+    extra = plain[1]["data"]["extra"]
+    assert extra == [{RECORD_TAG: "tests.test_serde:Leaf", "data": {"n": 2, "name": ""}}]
+    assert plain[1]["data"]["config"] == {"type": "Sleep", "time_ms": 3, "tasks_per_worker": 1}
+    assert to_plain(SleepConfig(time_ms=3)) == {RECORD_TAG: "", "data": to_dict(
+        SleepConfig(time_ms=3))}
+    assert from_plain(plain) == list(value)
+
+
+@pytest.mark.parametrize(("plain", "reason"), [
+    pytest.param({RECORD_TAG: "no_such_module:Thing", "data": {}}, "no such class",
+                 id="unknown-module"),
+    pytest.param({RECORD_TAG: "tests.test_serde:Nope", "data": {}}, "no such class",
+                 id="unknown-class"),
+    pytest.param({RECORD_TAG: "builtins:dict", "data": {}}, "not an attrs class",
+                 id="not-attrs"),
+    pytest.param({RECORD_TAG: "Leaf", "data": {}}, "module:QualName", id="no-module"),
+    pytest.param({RECORD_TAG: 7, "data": {}}, "module:QualName", id="not-a-string"),
+    pytest.param({RECORD_TAG: "tests.test_serde:Leaf"}, "'data' mapping", id="no-data"),
+    pytest.param({RECORD_TAG: "tests.test_serde:Leaf", "data": {"n": 1}, "x": 2},
+                 "'data' mapping", id="extra-key"),
+])
+def test_a_bad_tag_is_a_job_config_error_naming_it(plain, reason):
+    with pytest.raises(JobConfigError, match=reason) as info:
+        from_plain([plain])
+    assert info.value.field == RECORD_TAG
+    assert info.value.value == plain[RECORD_TAG]
+
+
+def test_record_data_that_does_not_fit_names_the_field():
+    with pytest.raises(JobConfigError) as info:
+        from_plain({RECORD_TAG: "tests.test_serde:Leaf", "data": {"n": "one"}})
+    assert info.value.field == "n"
+    with pytest.raises(JobConfigError) as info:
+        from_plain({RECORD_TAG: "", "data": {"type": "Sleep", "time_ms": -1}})
+    assert info.value.field == "time_ms"
+
+
+def test_record_class_finds_attrs_classes_only():
+    assert record_class("tests.test_serde:Branch") is Branch
+    with pytest.raises(JobConfigError, match="not an attrs class"):
+        record_class("tests.test_serde:through_json")

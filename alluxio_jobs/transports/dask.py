@@ -12,7 +12,8 @@ What crosses the wire:
 
 * master to worker: the plugin (the :class:`~alluxio_jobs.PlanRegistry`, the pool size
   and the ``resources`` factory) once per worker; then per task the request as plain
-  data (:func:`alluxio_jobs.serde.to_dict`, with attrs task arguments tagged by class);
+  data (:func:`alluxio_jobs.serde.to_dict`, the arguments through
+  :func:`alluxio_jobs.serde.to_plain`);
   cancellations as ``client.run`` calls carrying task keys.
 * worker to master: per task a "running" and a "done" event on a topic of the
   scheduler's event broker, the done event carrying the result as plain data. A result
@@ -54,8 +55,8 @@ from alluxio_jobs.errors import (
     WorkerNotFoundError,
 )
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
-from alluxio_jobs.plans.base import CancelSignal, JobConfig, PlanRegistry
-from alluxio_jobs.serde import converter, from_dict, import_qualified, to_dict
+from alluxio_jobs.plans.base import CancelSignal, PlanRegistry
+from alluxio_jobs.serde import from_dict, from_plain, import_qualified, to_dict, to_plain
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.worker import check_pool_size, error_type_of, run_task
 
@@ -178,73 +179,31 @@ def _mapped(worker_id: int | None = None, host: str = "") -> Iterator[None]:
 
 # ---------------------------------------------------------------- plain data
 
-_RECORD = "__attrs__"
-_SCALARS = (str, int, float, bool, bytes)
-
-
-def _plain(value: Any) -> Any:
-    """Task arguments and results as plain data: attrs records become tagged dicts
-    (configs through the serde tag), tuples become lists. Anything else is left as it
-    is (it then travels pickled, never through the event broker)."""
-    if value is None or type(value) in _SCALARS:
-        return value
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if type(value) is dict:
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, JobConfig):
-        return {_RECORD: "", "data": to_dict(value)}
-    cls = type(value)
-    if attrs.has(cls):
-        return {_RECORD: f"{cls.__module__}:{cls.__qualname__}",
-                "data": converter.unstructure(value)}
-    return value
-
-
-def _unplain(value: Any) -> Any:
-    if type(value) is list or type(value) is tuple:  # msgpack may give tuples
-        return [_unplain(v) for v in value]
-    if type(value) is dict:
-        tag = value.get(_RECORD)
-        if tag is None:
-            return {k: _unplain(v) for k, v in value.items()}
-        if tag == "":
-            return from_dict(value["data"])
-        return converter.structure(value["data"], _record_class(tag))
-    return value
-
-
-def _record_class(tag: str) -> type:
-    obj = import_qualified(tag, _RECORD)
-    if not (isinstance(obj, type) and attrs.has(obj)):
-        raise JobConfigError(_RECORD, tag, "not an attrs class")
-    return obj
-
 
 def encode_request(request: TaskRequest) -> dict[str, Any]:
     """A task request as plain data (what :class:`DaskTransport` sends)."""
     data: dict[str, Any] = to_dict(attrs.evolve(request, args=None))
-    data["args"] = _plain(request.args)
+    data["args"] = to_plain(request.args)
     return data
 
 
 def decode_request(data: Mapping[str, Any]) -> TaskRequest:
     request: TaskRequest = from_dict({**data, "args": None})
-    return attrs.evolve(request, args=_unplain(data["args"]))
+    return attrs.evolve(request, args=from_plain(data["args"]))
 
 
 def encode_result(result: TaskResult) -> dict[str, Any]:
     """A task result as plain data (what a Dask worker sends back)."""
     data: dict[str, Any] = to_dict(attrs.evolve(result, result=None))
     data["status"] = result.status.value  # a plain str, as the event broker needs
-    data["result"] = _plain(result.result)
+    data["result"] = to_plain(result.result)
     return data
 
 
 def decode_result(data: Mapping[str, Any]) -> TaskResult:
     result: TaskResult = from_dict({**data, "result": None})
     value = data["result"]
-    return result if value is None else attrs.evolve(result, result=_unplain(value))
+    return result if value is None else attrs.evolve(result, result=from_plain(value))
 
 
 _CANCELED = encode_result(TaskResult.canceled())
@@ -258,10 +217,10 @@ class _JobWorkerPlugin(WorkerPlugin):
     #: how many finished and canceled-before-start task keys a worker remembers
     REMEMBER = 10_000
 
-    def __init__(self, name: str, plans: PlanRegistry, pool_size: int | None,
-                 resources: ResourceFactory | None) -> None:
+    def __init__(self, name: str, plans: "PlanRegistry | Callable[[], PlanRegistry]",
+                 pool_size: int | None, resources: ResourceFactory | None) -> None:
         self.name = name
-        self.plans = plans
+        self.plans: Any = plans  # a registry, or a factory called in setup()
         self.pool_size = pool_size
         self.resource_factory = resources
         self._init_state()
@@ -289,6 +248,8 @@ class _JobWorkerPlugin(WorkerPlugin):
         self._init_state()
 
     def setup(self, worker: Any) -> None:
+        if not isinstance(self.plans, PlanRegistry):
+            self.plans = self.plans()
         self.worker = worker
         self.nthreads = worker.state.nthreads
         self.limit = self.pool_size if self.pool_size is not None else self.nthreads
@@ -453,8 +414,10 @@ class DaskTransport(WorkerTransport):
     worker's threads. ``resources(worker_info)`` is called on the Dask worker the
     first time it runs a task and its mapping is ``ctx.resources`` for every task
     there (it must be picklable; values with a ``close()`` method are closed when the
-    transport closes). ``close_timeout`` is how long :meth:`close` waits for running
-    tasks to stop after asking them to.
+    transport closes). ``worker_plans()``, if given, builds the plan registry on each
+    Dask worker instead of the master's registry being pickled there (for plans that
+    hold master-side state, such as the storage plans). ``close_timeout`` is how long
+    :meth:`close` waits for running tasks to stop after asking them to.
     """
 
     def __init__(
@@ -463,6 +426,7 @@ class DaskTransport(WorkerTransport):
         *,
         threadpool_size: int | None = None,
         resources: ResourceFactory | None = None,
+        worker_plans: Callable[[], PlanRegistry] | None = None,
         poll_interval: float = 0.5,
         close_timeout: float = 30.0,
     ) -> None:
@@ -477,6 +441,8 @@ class DaskTransport(WorkerTransport):
         self.client = client
         self._pool_size = threadpool_size
         self._resources = resources
+        self._worker_plans = worker_plans
+        self._listeners: list[Callable[[Mapping[int, str]], None]] = []
         self._poll_interval = float(poll_interval)
         self._close_timeout = close_timeout
         token = uuid.uuid4().hex[:8]
@@ -494,6 +460,7 @@ class DaskTransport(WorkerTransport):
         self._infos: tuple[WorkerInfo, ...] = ()
         self._health: dict[int, dict[str, Any]] = {}
         self._plugin_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()  # one refresh at a time: listeners in order
         self._plugin_plans: PlanRegistry | None = None
         self._closed = False
         self._stop = threading.Event()
@@ -531,7 +498,8 @@ class DaskTransport(WorkerTransport):
         with self._plugin_lock:
             if self._plugin_plans is plans or plans is None:
                 return
-            plugin = _JobWorkerPlugin(self._name, plans, self._pool_size, self._resources)
+            plugin = _JobWorkerPlugin(self._name, self._worker_plans or plans,
+                                      self._pool_size, self._resources)
             with _mapped():
                 self.client.register_plugin(plugin, name=self._name)
             self._plugin_plans = plans
@@ -539,8 +507,22 @@ class DaskTransport(WorkerTransport):
     def workers(self) -> Sequence[WorkerInfo]:
         return self._infos
 
+    def add_worker_listener(self, listener: Callable[[Mapping[int, str]], None]) -> None:
+        """Call ``listener`` with the map of job worker id to Dask address now, and
+        again each time a worker joins or leaves, before a new worker is offered to
+        the master (e.g. to publish the map to the workers, as the Dask block network
+        does). It runs on the transport's monitor thread and must not block for long."""
+        with self._lock:
+            self._listeners.append(listener)
+            addresses = dict(self._addresses)
+        listener(addresses)
+
     def _refresh(self) -> None:
         """Take a snapshot of the cluster's workers; fail the tasks of those gone."""
+        with self._refresh_lock:
+            self._refresh_locked()
+
+    def _refresh_locked(self) -> None:
         with _mapped():
             info = self.client.scheduler_info(n_workers=-1)
         workers: dict[str, dict[str, Any]] = info.get("workers", {})
@@ -553,11 +535,22 @@ class DaskTransport(WorkerTransport):
                 del self._addresses[worker_id]
                 keys = self._by_worker.pop(worker_id, set())
                 lost.append((worker_id, address, [self._pending[k] for k in keys]))
-            for address in sorted(a for a in workers if a not in self._ids):
+            joined = sorted(a for a in workers if a not in self._ids)
+            for address in joined:
                 worker_id = next(self._next_id)
                 self._ids[address] = worker_id
                 self._addresses[worker_id] = address
-            self._health = {self._ids[a]: w for a, w in workers.items()}
+            addresses = dict(self._addresses)
+            listeners = list(self._listeners) if joined or lost else []
+        for listener in listeners:
+            try:
+                listener(addresses)
+            except Exception:
+                logger.exception("a worker listener failed")
+        with self._lock:
+            if self._closed:
+                return
+            self._health = {self._ids[a]: w for a, w in workers.items() if a in self._ids}
             self._infos = tuple(
                 WorkerInfo(worker_id=self._ids[a], host=a)
                 for a in sorted(workers, key=self._ids.__getitem__)
@@ -661,6 +654,9 @@ class DaskTransport(WorkerTransport):
             with contextlib.suppress(queue.Empty):
                 while True:
                     batch.append(self._cancels.get_nowait())
+            if None not in batch:  # skip workers that left: Dask would retry them for long
+                with contextlib.suppress(Exception):
+                    self._refresh()
             by_address: dict[str, list[str]] = {}
             for entry in batch:
                 if entry is None:
