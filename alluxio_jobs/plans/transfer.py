@@ -299,6 +299,7 @@ class PersistPlan(JobPlan[PersistConfig, PersistTaskArgs, PersistResult]):
                 out.append(CachedBlock(block_id=block.block_id, length=block.length,
                                        checksum=block_checksum))
             temp = writer.finish()
+            ctx.check_canceled()  # a canceled task must not leave its copy behind
         except BaseException:
             writer.abort()
             raise

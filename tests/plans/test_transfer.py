@@ -183,6 +183,19 @@ def test_persist_needs_workers_a_file_and_a_mount(make_fs, ufs_url: str) -> None
     assert run(none, PersistConfig(file_path="/data/f")).error_message == "No worker is available"
 
 
+def test_a_persist_canceled_as_its_copy_completes_leaves_nothing(
+        flaky_fs: FileSystem, flaky: FlakyFileSystem) -> None:
+    flaky_fs.write("/data/f", DATA, write_type="MUST_CACHE")
+    gate = flaky.hold("info", match=".alluxio-")  # the size check of the finished copy
+    job_id = flaky_fs.master.run(PersistConfig(file_path="/data/f"))
+    assert gate.entered.wait(WAIT)
+    flaky_fs.master.cancel(job_id)
+    gate.release.set()
+    assert flaky_fs.master.wait(job_id, WAIT).status is Status.CANCELED
+    assert ufs_names(flaky_fs, "/data") == []
+    assert flaky_fs.get_status("/data/f").persistence_state is PersistenceState.NOT_PERSISTED
+
+
 def test_a_file_deleted_during_its_persist_does_not_come_back(flaky_fs: FileSystem,
                                                               flaky: FlakyFileSystem) -> None:
     flaky_fs.write("/data/f", DATA, write_type="MUST_CACHE")
