@@ -63,11 +63,12 @@ from alluxio_jobs.storage import (
     PersistenceState,
     WriteType,
     check_block_size,
+    is_under,
     normalize_path,
 )
 from alluxio_jobs.stores.base import JobStore
 from alluxio_jobs.transports.local import LocalTransport
-from alluxio_jobs.ufs import UfsWriter, read_ufs_block
+from alluxio_jobs.ufs import UfsWriter, read_ufs_block, remove_temp_files
 
 __all__ = ["FileSystem", "register_storage_plans", "write_type_of"]
 
@@ -471,6 +472,36 @@ class FileSystem:
         """Block until every ASYNC_THROUGH file written so far is persisted (or given up
         on because it was deleted); False if ``timeout`` passed first."""
         return self._persister.wait_idle(timeout)
+
+    def remove_temp_files(self, path: str = "/", *, older_than: float = 3600.0) -> list[str]:
+        """Remove the temporary files that writes leave in the UFS mounted at or below
+        ``path`` when their writer dies (a lost worker, a killed process), if they last
+        changed at least ``older_than`` seconds ago: a write under way keeps its file
+        fresh. Returns the UFS paths removed. (Alluxio's ``UfsCleaner`` does this
+        periodically; call it on a schedule, or with ``older_than=0`` when no job
+        writes to the UFS.)
+
+        :raises JobConfigError: ``older_than`` is negative
+        """
+        path = normalize_path(path)
+        if isinstance(older_than, bool) or not isinstance(older_than, int | float) or not (
+                older_than >= 0):
+            raise JobConfigError("older_than", older_than, "must be a number >= 0")
+        now = time.time()
+        removed = []
+        for mount in self.namespace.mounts():
+            if is_under(path, mount.alluxio_path):
+                roots = [path]
+            elif mount.alluxio_path == path or is_under(mount.alluxio_path, path):
+                roots = [mount.alluxio_path]
+            else:
+                continue
+            for root in roots:
+                ufs = self.namespace.filesystem(root)
+                location = self.namespace.ufs_location(root)
+                if ufs is not None and location is not None:
+                    removed += remove_temp_files(ufs, location.path, older_than, now)
+        return removed
 
     def workers(self) -> list[WorkerInfo]:
         """The live job workers."""

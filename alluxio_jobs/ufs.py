@@ -2,6 +2,7 @@
 made atomic (a temporary name, renamed into place once complete and checked)."""
 
 import contextlib
+import datetime
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ __all__ = [
     "is_temp_name",
     "read_ufs_block",
     "read_ufs_chunks",
+    "remove_temp_files",
     "temp_ufs_path",
     "ufs_call",
     "ufs_exists",
@@ -86,6 +88,51 @@ def ufs_replace(fs: fsspec.AbstractFileSystem, temp: str, final: str, overwrite:
     if parent:
         ufs_call(final, fs.makedirs, parent, exist_ok=True)
     ufs_call(final, fs.mv, temp, final)
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    """When a listed UFS file last changed, in seconds since the epoch, if the
+    filesystem says (local: ``mtime``; memory: ``created``; object stores:
+    ``LastModified``)."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.UTC)
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def remove_temp_files(fs: fsspec.AbstractFileSystem, root: str, older_than: float,
+                      now: float) -> list[str]:
+    """Remove the temporary files (:func:`temp_ufs_path`) below ``root`` that last
+    changed at least ``older_than`` seconds before ``now``; returns their paths. A
+    file whose age the filesystem does not tell is removed only if ``older_than`` is
+    0. Files that vanish meanwhile are skipped."""
+    try:
+        found = ufs_call(root, fs.find, root, detail=True)
+    except StorageError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            return []
+        raise
+    removed = []
+    for path, entry in sorted(found.items()):
+        if not is_temp_name(path):
+            continue
+        if older_than > 0:
+            changed = _modified(entry)
+            if changed is None or now - changed < older_than:
+                continue
+        try:
+            fs.rm(path)
+        except FileNotFoundError:
+            continue
+        except Exception as exc:
+            raise StorageError(path, f"cannot remove temporary file: {exc}") from exc
+        removed.append(str(path))
+    return removed
 
 
 class UfsWriter:

@@ -24,8 +24,8 @@ At the end, for each run:
   worker's cache and verifies (length and checksum); no cache holds an unfinished
   ``.tmp-`` block; every ASYNC_THROUGH file is persisted (or was lost with its worker);
 * no ``.alluxio-*.tmp`` file is left in the UFS, except beside the destination of a task
-  a lost worker was running: its result never reached the master, so nothing can remove
-  what it wrote (these are counted and shown apart);
+  a lost worker was running (its result never reached the master); those are counted,
+  and ``FileSystem.remove_temp_files`` must remove exactly them;
 * after ``close()`` no ``alluxio-*`` thread is left.
 
 Exits with status 1 (and says which) if an invariant does not hold.
@@ -489,6 +489,10 @@ class StorageMix:
                 if data not in self.expected.get(path, set()):
                     self._error(f"the UFS file {path} ({len(data)} bytes) is no copy of "
                                 "its source")
+        removed = self.fs.remove_temp_files(older_than=0)  # no job is running any more
+        if len(removed) != self.orphaned_temps:
+            self._error(f"remove_temp_files removed {len(removed)} temporary files, "
+                        f"expected the {self.orphaned_temps} of lost tasks")
 
     def _check_caches(self) -> None:
         recorded = {(w.worker_id, b.block_id)
@@ -509,7 +513,7 @@ class StorageMix:
         return {"storage jobs": dict(sorted(self.kinds.items())),
                 "files": len(self.fs.namespace.all_files()),
                 "lost with a worker": self.lost_files,
-                "temp files of lost tasks": self.orphaned_temps,
+                "temp files of lost tasks (removed)": self.orphaned_temps,
                 "cached blocks no file records": self.orphaned_blocks,
                 "checked": dict(sorted(self.checked.items()))}
 

@@ -1,6 +1,8 @@
 """Migrate, Persist, Move and BatchedJob on real bytes, with failures and cancels."""
 
+import os
 import threading
+import time
 
 import pytest
 
@@ -351,3 +353,39 @@ def test_async_through_is_told_when_its_job_ends_and_never_polls(
     assert flaky_fs.wait_persisted(WAIT)
     assert flaky_fs.get_status("/data/f").persistence_state is PersistenceState.PERSISTED
     assert polled == []
+
+
+# ------------------------------------------------------- temporary UFS files
+
+
+def test_stale_temporary_files_are_removed_and_nothing_else(fs: FileSystem) -> None:
+    put_ufs(fs, "/data/a/f", DATA)
+    put_ufs(fs, "/data/a/f" + ".alluxio-" + "0" * 32 + ".tmp", DATA[:10])
+    put_ufs(fs, "/data/b/g" + ".alluxio-" + "1" * 32 + ".tmp", DATA[:10])
+    assert fs.remove_temp_files(older_than=3600) == []  # too fresh: maybe being written
+    assert ufs_names(fs, "/data") == sorted([
+        "a/f", "a/f.alluxio-" + "0" * 32 + ".tmp", "b/g.alluxio-" + "1" * 32 + ".tmp"])
+    removed = fs.remove_temp_files("/data/a", older_than=0)
+    assert [p.rsplit("/", 2)[-2:] for p in removed] == [["a", "f.alluxio-" + "0" * 32 + ".tmp"]]
+    assert ufs_names(fs, "/data") == ["a/f", "b/g.alluxio-" + "1" * 32 + ".tmp"]
+    assert len(fs.remove_temp_files(older_than=0)) == 1
+    assert ufs_names(fs, "/data") == ["a/f"]
+    assert ufs_bytes(fs, "/data/a/f") == DATA
+
+
+def test_temporary_files_count_as_stale_by_their_age(make_fs, tmp_path) -> None:
+    fs = make_fs()
+    fs.mount("/data", f"file://{tmp_path}")
+    old, fresh = (tmp_path / (n + ".alluxio-" + "2" * 32 + ".tmp") for n in ("old", "new"))
+    for temp in (old, fresh):
+        temp.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert fs.remove_temp_files(older_than=3600) == [str(old)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name]
+
+
+@pytest.mark.parametrize("bad", [-1, "1", None, True, float("nan")])
+def test_remove_temp_files_refuses_a_bad_age(fs: FileSystem, bad: object) -> None:
+    with pytest.raises(JobConfigError) as err:
+        fs.remove_temp_files(older_than=bad)  # type: ignore[arg-type]
+    assert err.value.field == "older_than"
