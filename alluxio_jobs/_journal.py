@@ -4,7 +4,17 @@ A writer thread wakes every ``store_flush_interval`` seconds, takes the ids of t
 jobs that changed (under the master lock, only a set swap and snapshots), writes
 them to the store in one transaction, and only then wakes the callers of
 ``wait`` whose jobs finished: a job ``wait`` reports finished is durable. It also
-carries cancel requests from other processes and publishes worker health.
+carries cancel requests from other processes (after the wake: no waiter waits for
+that) and publishes worker health (at most every ``HEALTH_INTERVAL`` seconds: it
+changes at every call, and a transaction per flush would keep an idle store busy).
+
+The writer thread competes with the master's threads for the interpreter lock: each
+time it lets go of it (for every SQL statement, for instance) it may wait a whole
+switch interval (5 ms) to get it back, and what it does while holding it, the master
+cannot do. So a flush runs few statements, and the rows it builds are plain tuples
+(:data:`~alluxio_jobs.stores.base.JobRow`) that a store can keep as they are
+(:meth:`~alluxio_jobs.stores.base.JobStore.write_rows`), built one at a time as the
+store reads them (:class:`BatchRows`).
 
 Other sources of records (the distributed commands of a file system, see
 :meth:`JobMaster.add_store_source`) add their changes to the same batches.
@@ -14,21 +24,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from alluxio_jobs._tracker import JobTracker, row
 from alluxio_jobs.errors import AlluxioJobsError, JobConfigError, StoreError
 from alluxio_jobs.model import JobInfo, Status, TaskInfo
 from alluxio_jobs.serde import from_dict, to_dict
-from alluxio_jobs.stores.base import CommandRecord, JobRecord, JobStore, StoreSource
-
-if TYPE_CHECKING:
-    from alluxio_jobs._tracker import JobTracker
+from alluxio_jobs.stores.base import CommandRecord, JobRecord, JobRow, JobStore, StoreSource
 
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_TYPE = "JobMasterShutdown"
 SHUTDOWN_MESSAGE = "Job master shut down during execution"
+
+#: Seconds between two writes of worker health (besides the first and the last flush).
+HEALTH_INTERVAL = 1.0
 
 
 class StoredDescription:
@@ -123,33 +135,66 @@ def plain(value: Any) -> Any:
         return repr(value)
 
 
-def record_of(job_id: int, row: tuple[int | None, str, Status, int, Any, dict[str, Any]],
-              new: bool) -> JobRecord:
-    """A store record; the config only for a job the store has not seen yet."""
-    parent, name, status, last_updated, config, info = row
-    config_data = None
-    if new:
-        try:
-            config_data = to_dict(config) if not isinstance(config, StoredDescription) else {}
-        except (TypeError, ValueError, JobConfigError):
-            config_data = {}
-    return JobRecord(job_id=job_id, parent=parent, name=name, status=status,
-                     last_updated=last_updated, config=config_data, info=info)
+def config_data(config: Any) -> dict[str, Any]:
+    """A new job's config as the store keeps it ({} when it cannot be made plain data:
+    the job is still shown, it only cannot be re-run)."""
+    if isinstance(config, StoredDescription):
+        return {}
+    try:
+        data: dict[str, Any] = to_dict(config)
+    except (TypeError, ValueError, JobConfigError):
+        return {}
+    return data
+
+
+class BatchRows:
+    """The rows of one batch, built as the store reads them. Each row is dropped once
+    the store has encoded it: built all at once, a batch of rows would make the garbage
+    collector trace the whole heap (every tracked job) several times per batch."""
+
+    __slots__ = ("_created", "_jobs")
+
+    def __init__(self, jobs: list[Any], created: set[int]) -> None:
+        self._jobs = jobs  # from JobTracker.refs
+        self._created = created  # ids the store has not seen: their config is written
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[JobRow]:
+        created = self._created
+        # a config run many times (the same object) is described and converted once
+        last: Any = None
+        description = ""
+        data: dict[str, Any] | None = None
+        for job in self._jobs:
+            config = job.config
+            if config is not last:
+                last, description, data = config, config.describe(), None
+            if job.job_id in created:
+                if data is None:
+                    data = config_data(config)
+                yield row(job, plain, description, data)
+            else:
+                yield row(job, plain, description, None)
 
 
 class StoreWriter:
     """The writer thread of one master (see the module docstring)."""
 
     def __init__(self, store: JobStore, interval: float,
-                 take_batch: Callable[[], tuple[list[JobRecord], list[int], int]],
+                 take_batch: Callable[[], tuple[BatchRows, list[int], int]],
                  written: Callable[[bool], None], cancel: Callable[[int], None],
-                 health: Callable[[], list[Any]]) -> None:
+                 health: Callable[[], list[Any]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.interval = interval
         self._take_batch = take_batch
         self._written = written
         self._cancel = cancel
         self._health = health
+        self._clock = clock
+        self._health_due: float | None = None  # clock time of the next health write
         self._stop = False
         self._sources: list[StoreSource] = []
         self._kick = threading.Event()
@@ -166,7 +211,7 @@ class StoreWriter:
             self._kick.wait(self.interval)
             self._kick.clear()
             stop = self._stop
-            self.flush()
+            self.flush(final=stop)
             if stop:
                 for source in self._sources:
                     source.store_closed()
@@ -176,13 +221,10 @@ class StoreWriter:
         """Flush now rather than at the next interval (someone waits for a job)."""
         self._kick.set()
 
-    def flush(self) -> None:
-        """Write what changed, then wake waiters; also serve cancel requests."""
-        try:
-            for job_id in self.store.take_cancel_requests():
-                self._cancel(job_id)
-        except StoreError:
-            logger.exception("could not read cancel requests from the job store")
+    def flush(self, final: bool = False) -> None:
+        """Write what changed, then wake waiters, then serve cancel requests; also write
+        worker health when it is due (or ``final``: the writer stops after this)."""
+        now = self._clock()
         # sources first: the ids their records hold were handed out before the next
         # job id is read, so a restarted master never hands them out again
         sources = self._sources
@@ -196,16 +238,16 @@ class StoreWriter:
                 continue
             commands += taken
             command_deletes += gone
-        upserts, deletes, next_job_id = self._take_batch()
+        rows, deletes, next_job_id = self._take_batch()
         ok = False
         try:
-            if commands or command_deletes:
-                self.store.write(upserts, deletes, next_job_id, commands=commands,
-                                 command_deletes=command_deletes)
-            elif upserts or deletes:
-                self.store.write(upserts, deletes, next_job_id)
+            if len(rows) or deletes or commands or command_deletes:
+                self.store.write_rows(rows, deletes, next_job_id, commands=commands,
+                                      command_deletes=command_deletes)
             ok = True
-            self.store.put_worker_health(self._health())
+            if final or self._health_due is None or now >= self._health_due:
+                self.store.put_worker_health(self._health())
+                self._health_due = now + HEALTH_INTERVAL
         except StoreError:
             logger.exception("job store write failed; will retry")
         finally:
@@ -215,6 +257,11 @@ class StoreWriter:
                     source.commands_written(ok)
                 except Exception:
                     logger.exception("a store source failed after a write")
+        try:
+            for job_id in self.store.take_cancel_requests():
+                self._cancel(job_id)
+        except StoreError:
+            logger.exception("could not read cancel requests from the job store")
 
     def close(self) -> None:
         """Stop after a last flush. Idempotent."""

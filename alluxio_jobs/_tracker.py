@@ -15,6 +15,7 @@ from typing import Any
 
 from alluxio_jobs.errors import JobNotFoundError, ResourceExhaustedError
 from alluxio_jobs.model import JobInfo, JobServiceSummary, Status, TaskInfo, TaskResult, WorkerInfo
+from alluxio_jobs.stores.base import JobRow
 
 CREATED = Status.CREATED
 RUNNING = Status.RUNNING
@@ -524,12 +525,13 @@ class JobTracker:
                        error_message=job.error_message, result=job.result,
                        last_updated=job.last_updated, tasks=tasks, children=kids)
 
-    def refs(self, job_ids: Iterable[int]) -> list[tuple[int, Any]]:
-        """(job id, job) for the ids still tracked: read them with :func:`row` outside the
-        master lock (a job changed meanwhile is marked dirty again and rewritten)."""
-        jobs = self._jobs
-        return [(job_id, jobs[job_id]) for job_id in job_ids if job_id in jobs]
-
+    def refs(self, job_ids: Iterable[int]) -> list[Any]:
+        """The jobs of ``job_ids`` still tracked, to read with :func:`row`. Safe without
+        the master lock (single dict reads); a job changed meanwhile is marked dirty
+        again and rewritten. The jobs themselves, not new (id, job) pairs: a batch of
+        new containers would only give the garbage collector more to trace."""
+        get = self._jobs.get
+        return [job for job in map(get, job_ids) if job is not None]
 
     def restore(self, info: JobInfo, parent: int | None, config: Any) -> None:
         """Track a finished job read back from a store (call in ascending id order, then
@@ -624,24 +626,20 @@ def _take(ids: Iterator[int], jobs: dict[int, _Job]) -> list[int]:
     return picked
 
 
-def row(job: Any, plain: Callable[[Any], Any]
-        ) -> tuple[int | None, str, Status, int, Any, dict[str, Any]]:
-    """A job's store row: (parent, name, status, last updated, config, verbose info as
-    plain data, without children). Read outside the master lock from
-    :meth:`JobTracker.refs`; ``plain`` turns a task result into plain data."""
-    job_id = job.job_id
+def row(job: Any, plain: Callable[[Any], Any], description: str,
+        config: dict[str, Any] | None) -> JobRow:
+    """A job's store row (:data:`~alluxio_jobs.stores.base.JobRow`): ``description`` is
+    its config's, ``config`` its config as plain data for a job the store has not seen
+    yet, else None. Read outside the master lock from :meth:`JobTracker.refs`; ``plain``
+    turns a task result into plain data. Tuples and lists without keys: this runs for
+    every job the store writes, on the writer thread, which competes with the master
+    for the interpreter."""
     tasks = []
     if job.tasks:
         describe: Callable[[Any, Any], str] = job.plan.describe_task
-        config = job.config
-        tasks = [{"job_id": job_id, "task_id": t.task_id, "worker_host": t.worker.host,
-                  "status": t.status.value, "error_type": t.error_type,
-                  "error_message": t.error_message, "result": plain(t.result),
-                  "description": describe(config, t.args), "start_time": t.start_time,
-                  "end_time": t.end_time} for t in job.tasks]
-    info = {"type": "JobInfo", "job_id": job_id, "name": job.name,
-            "description": job.config.describe(), "status": job.status.value,
-            "error_type": job.error_type, "error_message": job.error_message,
-            "result": job.result, "last_updated": job.last_updated, "tasks": tasks,
-            "children": []}
-    return job.parent, job.name, job.status, job.last_updated, job.config, info
+        job_config = job.config
+        tasks = [[t.task_id, t.worker.host, t.status, t.error_type, t.error_message,
+                  plain(t.result), describe(job_config, t.args), t.start_time, t.end_time]
+                 for t in job.tasks]
+    return (job.job_id, job.parent, job.name, job.status, job.last_updated, config,
+            [description, job.error_type, job.error_message, job.result, tasks])

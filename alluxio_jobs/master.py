@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError, Future
 from typing import Any, Self
 
-from alluxio_jobs._journal import StoreWriter, plain, record_of, restore
-from alluxio_jobs._tracker import JobTracker, Outcome, row
+from alluxio_jobs._journal import BatchRows, StoreWriter, restore
+from alluxio_jobs._tracker import JobTracker, Outcome
 from alluxio_jobs.errors import (
     AlluxioJobsError,
     ClosedError,
@@ -42,7 +42,7 @@ from alluxio_jobs.model import (
     WorkerInfo,
 )
 from alluxio_jobs.plans.base import JobConfig, JobPlan, PlanRegistry, SelectContext, WorkflowConfig
-from alluxio_jobs.stores.base import JobRecord, JobStore, StoreSource
+from alluxio_jobs.stores.base import JobStore, StoreSource
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.transports.local import LocalTransport
 from alluxio_jobs.worker import error_type_of
@@ -546,8 +546,10 @@ class JobMaster:
         dirty = self._tracker.dirty
         return dirty is not None and (job_id in dirty or job_id in self._unwritten)
 
-    def _take_batch(self) -> tuple[builtins.list[JobRecord], builtins.list[int], int]:
-        """The store writer takes what changed since its last batch."""
+    def _take_batch(self) -> tuple[BatchRows, builtins.list[int], int]:
+        """The store writer takes what changed since its last batch (rows are built
+        outside the lock, as the store reads them; a job that changes meanwhile is
+        marked dirty again)."""
         tracker = self._tracker
         with self._guard:
             assert tracker.dirty is not None
@@ -559,26 +561,29 @@ class JobMaster:
             self._unwritten = ids
             self._unwritten_purged = purged
             self._unwritten_created = created
-            refs = tracker.refs(ids)
             next_id = self._next_id
-        records = [record_of(job_id, row(job, plain), job_id in created) for job_id, job in refs]
-        return records, purged, next_id
+        return BatchRows(tracker.refs(ids), created), purged, next_id
 
     def _written(self, ok: bool) -> None:
-        """After a store write: wake the waiters of jobs now durably finished."""
+        """After a store write: wake the waiters of jobs now durably finished. A job
+        dirty again changed after its row was taken, perhaps after it was built (rows
+        are built outside the lock): the store may not hold its finished state yet, so
+        its waiters wait for the next batch."""
         tracker = self._tracker
         with self._guard:
-            assert tracker.dirty is not None
+            dirty = tracker.dirty
+            assert dirty is not None
             assert tracker.purged is not None
             ids, self._unwritten = self._unwritten, set()
             if not ok:  # keep them for the next batch
-                tracker.dirty |= {i for i in ids if i in tracker}
+                dirty |= {i for i in ids if i in tracker}
                 assert tracker.created is not None
                 tracker.created |= self._unwritten_created
                 tracker.purged.extend(self._unwritten_purged)
                 return
             done = [i for i in self._waiters
-                    if i not in tracker or (i in ids and tracker.status(i).is_finished)]
+                    if i not in tracker
+                    or (i in ids and i not in dirty and tracker.status(i).is_finished)]
         self._wake(done)
 
     def _cancel_request(self, job_id: int) -> None:

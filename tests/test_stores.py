@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import attrs
@@ -24,8 +26,11 @@ from alluxio_jobs import (
     Status,
     StoreError,
 )
-from alluxio_jobs.stores import JobStore, MemoryJobStore, SQLiteJobStore
-from alluxio_jobs.stores.base import CommandRecord
+from alluxio_jobs._journal import HEALTH_INTERVAL, BatchRows, StoreWriter
+from alluxio_jobs.model import JobWorkerHealth
+from alluxio_jobs.stores import JobStore, MemoryJobStore, SQLiteJobStore, StoreView
+from alluxio_jobs.stores import sqlite as sqlite_store
+from alluxio_jobs.stores.base import CommandRecord, JobRow, record_of_row
 from alluxio_jobs.stores.sqlite import _MIGRATIONS, SCHEMA_VERSION
 from alluxio_jobs.testing import (
     EchoConfig,
@@ -70,6 +75,89 @@ def test_check_job_store_catches_a_store_that_ignores_command_offsets():
 
     with pytest.raises(AssertionError, match="lists grow from their offsets"):
         check_job_store(Rewriting)
+
+
+# ------------------------------------------------------------ rows (write_rows)
+
+
+def _row(job_id: int, *, status: Status = Status.COMPLETED, result: object = None,
+         config: dict[str, object] | None = None, parent: int | None = None) -> JobRow:
+    tasks = [[0, "h\u00e9te", status, "", "", result, "task 0", 5, 6],
+             [1, "b", Status.FAILED, "E", "m\u2603", 2, "", 0, 0]]
+    return (job_id, parent, "Echo", status, 6, config, ["Echo \"d\"\n", "", "", "", tasks])
+
+
+def _sqlite_row_stores(tmp_path: Path) -> list[JobStore]:
+    """SQLite stores taking rows as JSON batches and, as without SQLite's JSON
+    functions, one statement per row."""
+    batched = SQLiteJobStore(tmp_path / "batched.db")
+    per_row = SQLiteJobStore(tmp_path / "per-row.db")
+    per_row._json_batches = False
+    assert batched._json_batches
+    return [batched, per_row]
+
+
+def test_rows_read_back_as_the_records_they_stand_for(make_store):
+    store = make_store()
+    results = [None, True, 0.5, 2**70, "t\u00e9xt", {"k": [1, False, None, {"n": "\U0001f600"}]}]
+    rows = [_row(100 + i, result=r, config={"type": "Echo", "value": r}, parent=99 if i else None)
+            for i, r in enumerate(results)]
+    try:
+        store.write_rows(rows, [], next_job_id=200)
+        for job_row in rows:
+            assert store.get(job_row[0]) == record_of_row(job_row)
+        assert [r.job_id for r in store.records(parent=99)] == [101, 102, 103, 104, 105]
+        # an update keeps the stored config, and the verbose info reads back whole
+        store.write_rows([_row(100, status=Status.FAILED, result="again")], [], 200)
+        record = store.get(100)
+        assert record is not None
+        assert record.config == {"type": "Echo", "value": None}
+        assert record.status is Status.FAILED
+        info = StoreView(store).get_status(100, verbose=True)
+        assert [t.result for t in info.tasks] == ["again", 2]
+        assert [t.status for t in info.tasks] == [Status.FAILED, Status.FAILED]
+        assert info.description == 'Echo "d"\n'
+        assert store.load().next_job_id == 200
+    finally:
+        store.close()
+
+
+def test_sqlite_rows_in_json_batches_and_row_by_row_read_back_alike(tmp_path: Path,
+                                                                   monkeypatch):
+    # tiny chunks and batches: many statements in one transaction
+    monkeypatch.setattr(sqlite_store, "_ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(sqlite_store, "_BATCH_CHARS", 600)
+    rows = [_row(i, result={"i": i, "s": "x" * i}, config={"type": "Echo", "value": i})
+            for i in range(1, 40)]
+    rows.insert(7, _row(1000, result=math.nan, config={"type": "Echo"}))  # not JSON proper
+    for store in _sqlite_row_stores(tmp_path):
+        with store:
+            store.write_rows(iter(rows), [], next_job_id=2000)  # read once
+            for job_row in rows:
+                record = store.get(job_row[0])
+                assert record is not None
+                if job_row[0] == 1000:
+                    assert math.isnan(record.info["tasks"][0]["result"])
+                else:
+                    assert record == record_of_row(job_row)
+
+
+def test_a_reader_sees_the_jobs_a_master_wrote_as_the_master_shows_them(tmp_path: Path):
+    path = tmp_path / "jobs.db"
+    with JobMaster(transport=LocalTransport(num_workers=2), plans=conformance_plans(),
+                   store=SQLiteJobStore(path)) as master:
+        ids = [master.run(EchoConfig(value={"k": [1, "\u00e9"]})),
+               master.run(CompositeConfig(jobs=[NoopConfig(), EchoConfig(value=2)]))]
+        for job_id in ids:
+            master.wait(job_id, WAIT)
+        expected = {job_id: master.get_status(job_id, verbose=True) for job_id in ids}
+    with SQLiteJobStore(path, create=False) as store:
+        view = StoreView(store)
+        for job_id, info in expected.items():
+            assert view.get_status(job_id, verbose=True) == info
+        record = store.get(ids[0])
+        assert record is not None
+        assert record.config == {"type": "Echo", "value": {"k": [1, "\u00e9"]}}
 
 
 # ------------------------------------------------------------------- SQLite
@@ -166,6 +254,49 @@ def test_a_version_1_store_is_migrated_and_keeps_its_jobs(tmp_path: Path):
         assert master.run(NoopConfig()) > job_id + 1
     with SQLiteJobStore(path, create=False) as store:
         assert store.get_command(job_id + 1) == command
+
+
+def _version_2_store(path: Path, job_id: int) -> dict[str, object]:
+    """A store as alluxio_jobs wrote it before rows were kept in their compact form:
+    the verbose info is a JSON object. Returns that info."""
+    _version_1_store(path, job_id)
+    db = sqlite3.connect(path)
+    with db:
+        for statement in _MIGRATIONS[2].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        info: dict[str, object] = json.loads(db.execute("SELECT info FROM jobs").fetchone()[0])
+        info["tasks"] = [{"job_id": job_id, "task_id": 0, "worker_host": "w", "status":
+                          "COMPLETED", "error_type": "", "error_message": "", "result": 7,
+                          "description": "d", "start_time": 1, "end_time": 2}]
+        db.execute("UPDATE jobs SET info = ?", (json.dumps(info),))
+    db.close()
+    return info
+
+
+def test_a_version_2_store_is_migrated_and_reads_old_and_new_jobs(tmp_path: Path):
+    path = tmp_path / "jobs.db"
+    old = 1_700_000_010_000
+    info = _version_2_store(path, old)
+    with JobMaster(transport=MockTransport(), store=SQLiteJobStore(path)) as master:
+        new = master.run(NoopConfig())
+        master.wait(new, WAIT)
+        assert master.get_status(old, verbose=True).tasks[0].result == 7
+    with SQLiteJobStore(path, create=False) as store:
+        record = store.get(old)
+        assert record is not None
+        assert record.info == info
+        view = StoreView(store)
+        assert [i.job_id for i in view.list_info()] == [old, new]
+        assert view.get_status(new).status is Status.COMPLETED
+        assert store.summary().status_counts[Status.COMPLETED] == 2
+    with sqlite3.connect(path) as db:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        kinds = [r[0] for r in db.execute("SELECT json_type(info) FROM jobs ORDER BY job_id")]
+    db.close()
+    assert version == (str(SCHEMA_VERSION),)
+    assert kinds == ["object", "array"]  # the old job as it was, the new one compact
 
 
 def test_a_store_migrated_by_another_opener_meanwhile_is_not_migrated_twice(tmp_path: Path):
@@ -393,3 +524,76 @@ def test_done_callback_runs_once_the_job_is_written(tmp_path: Path):
         assert done.wait(WAIT)
     reader.close()
     assert seen == [Status.COMPLETED]
+
+
+def test_wait_never_reports_a_job_finished_after_its_row_was_built(tmp_path: Path):
+    """Rows are built outside the master lock: a job that finishes after its row was
+    built (still unfinished) is not durably finished when that batch is written."""
+    release = threading.Event()
+    registered = threading.Event()
+    seen: list[Status | None] = []
+    done = threading.Event()
+
+    class Racing(MemoryJobStore):
+        raced = False
+
+        def write_rows(self, rows, deletes, next_job_id, **commands):
+            rows = list(rows)
+            echo = [r[0] for r in rows if r[2] == "Echo" and not Status(r[3]).is_finished]
+            if echo and not Racing.raced:
+                Racing.raced = True
+                assert registered.wait(WAIT)
+                release.set()  # the job now finishes, after its row was built
+                deadline = time.monotonic() + WAIT
+                while not master.get_status(echo[0]).status.is_finished:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.001)
+            super().write_rows(rows, deletes, next_job_id, **commands)
+
+    store = Racing()
+    master = JobMaster(MasterConfig(store_flush_interval=0.01),
+                       FaultyTransport(LocalTransport(num_workers=1), lambda w, r: Hold(release)),
+                       conformance_plans(), store=store)
+    try:
+        job_id = master.run(EchoConfig(value=1))
+
+        def check(info) -> None:
+            record = store.get(info.job_id)
+            seen.append(None if record is None else record.status)
+            done.set()
+
+        master.add_done_callback(job_id, check)
+        registered.set()
+        assert done.wait(WAIT)
+        assert Racing.raced
+        assert seen == [Status.COMPLETED]
+        assert master.wait(job_id, WAIT).status is Status.COMPLETED
+    finally:
+        release.set()
+        master.close()
+
+
+def test_worker_health_is_written_at_most_once_a_second():
+    now = [0.0]
+    written: list[list[str]] = []
+
+    class Counting(MemoryJobStore):
+        def put_worker_health(self, health):
+            written.append([h.host for h in health])
+            super().put_worker_health(health)
+
+    store = Counting()
+    writer = StoreWriter(store, 3600.0, lambda: (BatchRows([], set()), [], 0),
+                         lambda ok: None, lambda job_id: None,
+                         lambda: [JobWorkerHealth(worker_id=0, host="a")],
+                         clock=lambda: now[0])
+    writer.flush()
+    assert written == [["a"]]
+    now[0] = HEALTH_INTERVAL / 2
+    writer.flush()
+    assert len(written) == 1
+    now[0] = HEALTH_INTERVAL
+    writer.flush()
+    assert len(written) == 2
+    writer.close()  # the last flush writes it whenever it was written last
+    assert len(written) == 3

@@ -3,6 +3,7 @@
 from alluxio_jobs.stores.base import (
     CommandRecord,
     JobRecord,
+    JobRow,
     JobStore,
     StoredJobs,
     StoreSource,
@@ -14,6 +15,7 @@ from alluxio_jobs.stores.sqlite import SQLiteJobStore
 __all__ = [
     "CommandRecord",
     "JobRecord",
+    "JobRow",
     "JobStore",
     "MemoryJobStore",
     "SQLiteJobStore",

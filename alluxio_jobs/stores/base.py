@@ -14,9 +14,23 @@ from alluxio_jobs.serde import from_dict
 if TYPE_CHECKING:
     from alluxio_jobs.commands import CmdInfo
 
-__all__ = ["CommandRecord", "JobRecord", "JobStore", "StoreSource", "StoreView", "StoredJobs"]
+__all__ = ["CommandRecord", "JobRecord", "JobRow", "JobStore", "StoreSource", "StoreView",
+           "StoredJobs", "info_of", "record_of_row"]
 
 RECENT_LENGTH = 10
+
+#: A job as a master's store writer hands it to :meth:`JobStore.write_rows`: tuples and
+#: lists of plain values, cheap to build and to encode (no per-field keys). The fields are
+#: (job id, parent, name, status, last updated, config, info): ``config`` as in
+#: :class:`JobRecord` (None keeps the stored one) and ``info`` compact, as
+#: ``[description, error type, error message, result, tasks]`` with each task
+#: ``[task id, worker host, status, error type, error message, result, description,
+#: start time, end time]``. :func:`info_of` expands it into a record's ``info``. Rows of
+#: jobs with the same config may share its ``config`` dict: a store only reads it.
+JobRow = tuple[int, int | None, str, Status, int, dict[str, Any] | None, list[Any]]
+
+_TASK_FIELDS = ("task_id", "worker_host", "status", "error_type", "error_message", "result",
+                "description", "start_time", "end_time")
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +80,30 @@ class CommandRecord:
     offsets: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
+def info_of(job_id: int, name: str, status: str | Status, last_updated: int,
+            compact: Sequence[Any]) -> dict[str, Any]:
+    """The ``info`` of a :class:`JobRecord` from the compact info of a :data:`JobRow`."""
+    description, error_type, error_message, result, tasks = compact
+    return {"type": "JobInfo", "job_id": job_id, "name": name, "description": description,
+            "status": str(status), "error_type": error_type, "error_message": error_message,
+            "result": result, "last_updated": last_updated,
+            "tasks": [_task_info(job_id, t) for t in tasks], "children": []}
+
+
+def _task_info(job_id: int, task: Sequence[Any]) -> dict[str, Any]:
+    info = {"job_id": job_id, **dict(zip(_TASK_FIELDS, task, strict=True))}
+    info["status"] = str(info["status"])  # a Status in a row not yet stored
+    return info
+
+
+def record_of_row(row: JobRow) -> JobRecord:
+    """The :class:`JobRecord` a :data:`JobRow` stands for."""
+    job_id, parent, name, status, last_updated, config, compact = row
+    return JobRecord(job_id=job_id, parent=parent, name=name, status=Status(status),
+                     last_updated=last_updated, config=config,
+                     info=info_of(job_id, name, status, last_updated, compact))
+
+
 @attrs.frozen(kw_only=True)
 class StoredJobs:
     """What a store holds when a master opens it."""
@@ -97,6 +135,16 @@ class JobStore(abc.ABC):
         """Apply one batch atomically: insert or replace the jobs ``upserts`` and drop
         ``deletes``; insert or update ``commands`` (see :class:`CommandRecord` for
         their lists) and drop ``command_deletes``."""
+
+    def write_rows(self, rows: Iterable[JobRow], deletes: Iterable[int], next_job_id: int,
+                   *, commands: Sequence[CommandRecord] = (),
+                   command_deletes: Iterable[int] = ()) -> None:
+        """:meth:`write`, with the jobs as the master's store writer builds them (``rows``
+        may be built as they are read: read it once). This default turns them into
+        records; a store that can keep rows as they are (cheaper for the master's hot
+        path) overrides it."""
+        self.write([record_of_row(r) for r in rows], deletes, next_job_id,
+                   commands=commands, command_deletes=command_deletes)
 
     @abc.abstractmethod
     def get(self, job_id: int) -> JobRecord | None:

@@ -3,6 +3,11 @@
 The owning master writes batches from one thread; other processes (the CLI) may
 read the same file at the same time. Corrupt files, and files written by a newer
 version of this library, are refused with :class:`StoreError` and never changed.
+
+A job's ``info`` column holds either the verbose ``JobInfo`` as a JSON object (what
+:meth:`SQLiteJobStore.write` stores) or, since schema version 3, the compact JSON array
+of a :data:`~alluxio_jobs.stores.base.JobRow` (what a master's store writer stores,
+through :meth:`SQLiteJobStore.write_rows`); readers expand either into a record.
 """
 
 import json
@@ -11,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any, TypeVar
 
 from alluxio_jobs.errors import StoreError
@@ -20,9 +26,11 @@ from alluxio_jobs.stores.base import (
     RECENT_LENGTH,
     CommandRecord,
     JobRecord,
+    JobRow,
     JobStore,
     StoredJobs,
     brief,
+    info_of,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
@@ -30,7 +38,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 T = TypeVar("T")
 
 #: The schema this library writes. Older stores are migrated on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     # version -> SQL that brings a store from version - 1 to version
@@ -75,6 +83,9 @@ _MIGRATIONS: dict[int, str] = {
             PRIMARY KEY (cmd_id, kind, seq)
         ) WITHOUT ROWID;
     """,
+    # jobs.info may hold a JobRow's compact info (a JSON array): no table changes, but
+    # a library that only knows the JSON object must not read such a store
+    3: "",
 }
 
 #: command_items.kind of each of a CommandRecord's lists, in ``offsets`` order
@@ -84,6 +95,25 @@ _CMD_COLUMNS = ("cmd_id, operation, description, status, total, error_message, s
 
 _COLUMNS = "job_id, parent, name, status, last_updated, config, info"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+#: for a batch SQLite parses: JSON proper (no NaN)
+_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False,
+                                   allow_nan=False)
+_UPSERT_SET = ("ON CONFLICT(job_id) DO UPDATE SET parent = excluded.parent, "
+               "name = excluded.name, status = excluded.status, "
+               "last_updated = excluded.last_updated, info = excluded.info, "
+               "config = coalesce(excluded.config, jobs.config)")
+_UPSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) {_UPSERT_SET}"
+#: Upserts a JSON array of JobRows in one statement: SQLite takes the batch apart without
+#: the interpreter lock, where one statement per row would take it back for every row
+#: and compete with the master's threads each time. (``WHERE true`` tells SQLite's parser
+#: that ON CONFLICT is the upsert clause.)
+_UPSERT_BATCH = (f"INSERT INTO jobs ({_COLUMNS}) SELECT "
+                 + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(7))
+                 + f" FROM json_each(?) WHERE true {_UPSERT_SET}")
+#: JobRows encoded at once, and the characters of JSON per batch statement (which
+#: bounds the memory SQLite needs to parse one)
+_ROWS_PER_CHUNK = 64
+_BATCH_CHARS = 4 << 20
 
 
 class SQLiteJobStore(JobStore):
@@ -98,6 +128,7 @@ class SQLiteJobStore(JobStore):
         self.path = os.fspath(path)
         self._lock = threading.Lock()
         self._closed = False
+        self._json_batches = False  # whether this SQLite has json_each (see _UPSERT_BATCH)
         if not create and not os.path.exists(self.path):
             raise StoreError(f"no job store at {self.path}")
         try:
@@ -144,6 +175,11 @@ class SQLiteJobStore(JobStore):
                     self._db.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                         (str(target),))
+        try:  # built into SQLite since 3.38, and into most builds before
+            self._db.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')")
+            self._json_batches = True
+        except sqlite3.OperationalError:
+            self._json_batches = False
 
     def _schema_version(self) -> int:
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
@@ -193,6 +229,48 @@ class SQLiteJobStore(JobStore):
         rows = [(r.job_id, r.parent, r.name, r.status.value, r.last_updated,
                  None if r.config is None else dumps(r.config), dumps(r.info))
                 for r in upserts]
+        self._write(rows, [], deletes, next_job_id, commands, command_deletes)
+
+    def write_rows(self, rows: Iterable[JobRow], deletes: Iterable[int], next_job_id: int,
+                   *, commands: Sequence[CommandRecord] = (),
+                   command_deletes: Iterable[int] = ()) -> None:
+        """Stores each row's compact info as it is. Rows are encoded a few dozen at a
+        time as they come (so a batch's rows never all exist at once, for the garbage
+        collector to trace), then sent as JSON arrays of up to a few MiB, one statement
+        each (see ``_UPSERT_BATCH``); row by row where this SQLite has no JSON functions
+        or a value is not JSON proper (NaN)."""
+        batches: list[str] = []
+        params: list[tuple[Any, ...]] = []
+        parts: list[str] = []  # encoded chunks without their brackets
+        size = 0
+        strict = _STRICT_ENCODER.encode if self._json_batches else None
+        dumps = _ENCODER.encode
+        it = iter(rows)
+        while chunk := list(islice(it, _ROWS_PER_CHUNK)):
+            if strict is not None:
+                try:
+                    text = strict(chunk)
+                except ValueError:
+                    pass
+                else:
+                    parts.append(text[1:-1])
+                    size += len(text)
+                    if size >= _BATCH_CHARS:
+                        batches.append(f"[{','.join(parts)}]")
+                        parts, size = [], 0
+                    continue
+            params += [(job_id, parent, name, str(status), last_updated,
+                        None if config is None else dumps(config), dumps(info))
+                       for job_id, parent, name, status, last_updated, config, info in chunk]
+        if parts:
+            batches.append(f"[{','.join(parts)}]")
+        self._write(params, batches, deletes, next_job_id, commands, command_deletes)
+
+    def _write(self, rows: list[tuple[Any, ...]], batches: list[str], deletes: Iterable[int],
+               next_job_id: int, commands: Sequence[CommandRecord],
+               command_deletes: Iterable[int]) -> None:
+        """One transaction: job upserts as parameter tuples (``rows``) or JSON arrays
+        (``batches``), deletes, commands and the next job id."""
         gone = [(job_id,) for job_id in deletes]
         cmd_rows = [(c.cmd_id, c.operation, c.description, c.status.value, c.total,
                      c.error_message, c.submitted, c.last_updated) for c in commands]
@@ -202,12 +280,9 @@ class SQLiteJobStore(JobStore):
         def write(db: sqlite3.Connection) -> None:
             with self._transaction():
                 if rows:
-                    db.executemany(
-                        f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT(job_id) DO UPDATE SET parent = excluded.parent, "
-                        "name = excluded.name, status = excluded.status, "
-                        "last_updated = excluded.last_updated, info = excluded.info, "
-                        "config = coalesce(excluded.config, jobs.config)", rows)
+                    db.executemany(_UPSERT, rows)
+                for batch in batches:
+                    db.execute(_UPSERT_BATCH, (batch,))
                 if gone:
                     db.executemany("DELETE FROM jobs WHERE job_id = ?", gone)
                     db.executemany("DELETE FROM cancel_requests WHERE job_id = ?", gone)
@@ -373,9 +448,12 @@ class SQLiteJobStore(JobStore):
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
     job_id, parent, name, status, last_updated, config, info = row
+    data = json.loads(info)
+    if isinstance(data, list):  # a JobRow's compact info
+        data = info_of(job_id, name, status, last_updated, data)
     return JobRecord(job_id=job_id, parent=parent, name=name, status=Status(status),
                      last_updated=last_updated, config=json.loads(config or "{}"),
-                     info=json.loads(info))
+                     info=data)
 
 
 def _item_rows(command: CommandRecord) -> Iterator[tuple[int, str, int, str, str | None]]:
