@@ -60,13 +60,12 @@ def bare_pool(n: int, threads: int) -> float:
 def through_master(n: int, threads: int, store: Any = None) -> float:
     plans = PlanRegistry.default()
     plans.register(OneTaskConfig, OneTaskPlan())
-    config = OneTaskConfig()
     transport = LocalTransport(num_workers=1, threadpool_size=threads)
     kwargs = {} if store is None else {"store": store}
     with JobMaster(MasterConfig(job_capacity=max(n, 100_000)), transport, plans,
                    **kwargs) as master:
         start = time.perf_counter()
-        ids = [master.run(config) for _ in range(n)]
+        ids = [master.run(OneTaskConfig()) for _ in range(n)]  # a config per job, as callers do
         for job_id in ids:
             master.wait(job_id, timeout=600)
         return time.perf_counter() - start
