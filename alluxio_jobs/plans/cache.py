@@ -240,15 +240,22 @@ def partition(items: list[Any], n: int) -> list[list[Any]]:
     return [p for p in parts if p]
 
 
+#: What setting up one block copy (opening, creating, renaming, bookkeeping) costs a
+#: worker, in bytes copied in the same time: many small blocks are more work than their
+#: bytes say.
+BLOCK_SETUP_COST = 1 << 20
+
+
 class _Chooser:
     """Picks workers for new copies: those with room first, then the fewest copies
-    given to them by this job, then the fewest bytes given to them by any job so far
-    (so that big blocks spread as evenly as small ones), then in a rotating order."""
+    given to them by this job, then the least work given to them by any job so far
+    (bytes plus :data:`BLOCK_SETUP_COST` a block, so that big blocks and many small
+    ones both spread evenly), then in a rotating order."""
 
     def __init__(self) -> None:
         self._rotor = itertools.count()
         self._lock = threading.Lock()
-        self._bytes: dict[int, int] = {}  # worker id -> bytes of copies given to it
+        self._work: dict[int, int] = {}  # worker id -> cost of the copies given to it
         self._last: tuple[int, dict[int, int]] | None = None  # (job id, its free space)
 
     def start(self, fs: "FileSystem", job_id: int | None = None) -> dict[int, int]:
@@ -276,11 +283,12 @@ class _Chooser:
             order = sorted(range(size), key=lambda i: (
                 free.get(candidates[i].worker_id, length) < length,
                 given.get(candidates[i].worker_id, 0),
-                self._bytes.get(candidates[i].worker_id, 0),
+                self._work.get(candidates[i].worker_id, 0),
                 (i - rotor) % size))
             chosen = [candidates[i] for i in order[:n]]
             for w in chosen:
-                self._bytes[w.worker_id] = self._bytes.get(w.worker_id, 0) + length
+                self._work[w.worker_id] = (self._work.get(w.worker_id, 0) + length
+                                           + BLOCK_SETUP_COST)
         for w in chosen:
             free[w.worker_id] = free.get(w.worker_id, length) - length
             given[w.worker_id] = given.get(w.worker_id, 0) + 1
