@@ -45,7 +45,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: print ratios against baselines measured in the same run."""
-    session.install("-e", ".[dask,speedups]")
+    session.install("-e", ".[dask,parquet,speedups]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
