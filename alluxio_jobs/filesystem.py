@@ -67,6 +67,7 @@ from alluxio_jobs.storage import (
     normalize_path,
 )
 from alluxio_jobs.stores.base import JobStore
+from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.transports.local import LocalTransport
 from alluxio_jobs.ufs import UfsWriter, read_ufs_block, remove_temp_files
 
@@ -184,19 +185,27 @@ class FileSystem:
         except BaseException:
             network.close()
             raise
+        fs._start_master(transport, registry, master_config, store, clock)
+        return fs
+
+    def _start_master(self, transport: WorkerTransport, registry: PlanRegistry,
+                      master_config: MasterConfig | None, store: JobStore | None,
+                      clock: Callable[[], float]) -> None:
+        """Run the data jobs on a master of their own over ``transport``; the master
+        and this file system's network are closed by :meth:`close` (or now, if
+        starting fails)."""
         try:
             master = JobMaster(master_config, transport, registry, store=store, clock=clock)
         except BaseException:
             transport.close()
-            network.close()
+            self.network.close()
             raise
-        fs._owned.extend([master, network])
+        self._owned.extend([master, self.network])
         try:
-            fs.attach(master)
+            self.attach(master)
         except BaseException:
-            fs.close()
+            self.close()
             raise
-        return fs
 
     @classmethod
     def dask(

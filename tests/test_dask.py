@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -59,6 +58,7 @@ from alluxio_jobs.transports.dask import (  # noqa: E402
     encode_result,
     translate_dask_error,
 )
+from tests.dask_cluster import cluster_fixtures, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.dask
 
@@ -204,39 +204,7 @@ def plans() -> PlanRegistry:
 # ------------------------------------------------------------------ fixtures
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait for a condition that another process makes true (a safety timeout only)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    # The scheduler's HTTP server gets a free port: with dashboard_address=None it
-    # would try 8787 and warn (an error here) when another cluster holds it.
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=2,
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def module_client(cluster: Any) -> Iterator[Any]:
-    with distributed.Client(cluster) as client:
-        yield client
-
-
-@pytest.fixture
-def client(module_client: Any, cluster: Any) -> Any:
-    """The shared client, once the cluster has its two workers (a test may have killed
-    one: its nanny starts a new one)."""
-    if len(cluster.workers) != 2:
-        cluster.scale(2)
-    module_client.wait_for_workers(2, timeout=WAIT)
-    wait_until(lambda: len(module_client.scheduler_info(n_workers=-1)["workers"]) == 2)
-    return module_client
+cluster, module_client, client = cluster_fixtures(2)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ Skipped as a whole when ``distributed`` is not installed (the ``dask`` extra).
 import inspect
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from alluxio_jobs.replication import ReplicationChecker  # noqa: E402
 from alluxio_jobs.storage import PersistenceState  # noqa: E402
 from alluxio_jobs.testing import EchoConfig, conformance_plans  # noqa: E402
 from alluxio_jobs.transports.dask_storage import DaskBlockNetwork  # noqa: E402
+from tests.dask_cluster import cluster_fixtures, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.dask
 
@@ -36,42 +36,12 @@ WORKERS = 3
 DATA = bytes(range(256)) * 12  # 3072 bytes: 3 blocks of 1 KiB
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait for a condition another process makes true (a safety timeout only)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
-
-
 def memory_cache(dask_worker: Any) -> MemoryBlockCache:
     """A cache factory (module level, so the workers unpickle it by reference)."""
     return MemoryBlockCache(4096, name=f"memory cache of {dask_worker.address}")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(processes=True, n_workers=WORKERS, threads_per_worker=2,
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def module_client(cluster: Any) -> Iterator[Any]:
-    with distributed.Client(cluster) as client:
-        yield client
-
-
-@pytest.fixture
-def client(module_client: Any, cluster: Any) -> Any:
-    """The shared client, once the cluster has all its workers (a test may have killed
-    one: its nanny starts a new one)."""
-    if len(cluster.workers) != WORKERS:
-        cluster.scale(WORKERS)
-    module_client.wait_for_workers(WORKERS, timeout=WAIT)
-    wait_until(lambda: len(module_client.scheduler_info(n_workers=-1)["workers"]) == WORKERS)
-    return module_client
+cluster, module_client, client = cluster_fixtures(WORKERS)
 
 
 @pytest.fixture

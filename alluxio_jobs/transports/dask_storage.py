@@ -473,7 +473,6 @@ def dask_file_system(
     :class:`DaskBlockNetwork`, a :class:`DaskTransport` whose workers build the storage
     plans, and a job master running them."""
     from alluxio_jobs.filesystem import register_storage_plans
-    from alluxio_jobs.master import JobMaster
     from alluxio_jobs.storage import Namespace, check_block_size
     from alluxio_jobs.transports.dask import DaskTransport
 
@@ -489,15 +488,9 @@ def dask_file_system(
                               poll_interval=poll_interval)
     try:
         network.attach(transport)
-        master = JobMaster(master_config, transport, registry, store=store, clock=clock)
     except BaseException:
         transport.close()
         network.close()
         raise
-    fs._owned.extend([master, network])
-    try:
-        fs.attach(master)
-    except BaseException:
-        fs.close()
-        raise
+    fs._start_master(transport, registry, master_config, store, clock)
     return fs
