@@ -604,6 +604,7 @@ def check_job_store(make_store: Callable[[], JobStore]) -> None:
         assert [i.job_id for i in summary.recent_failures] == [2], summary
         store.write([], [3], next_job_id=4)
         assert store.get(3) is None, "write() must delete"
+        _check_rows(store)
         store.request_cancel(1)
         store.request_cancel(2)
         assert sorted(store.take_cancel_requests()) == [1, 2], "cancel requests are kept"
@@ -616,6 +617,31 @@ def check_job_store(make_store: Callable[[], JobStore]) -> None:
     finally:
         store.close()
     store.close()  # idempotent
+
+
+def _check_rows(store: JobStore) -> None:
+    """The :meth:`JobStore.write_rows` part of :func:`check_job_store`: rows read back as
+    the records they stand for (jobs 1 and 2 stored, 3 deleted)."""
+    from alluxio_jobs.stores.base import JobRow, record_of_row
+
+    task = [0, "worker-a", Status.COMPLETED, "", "", 7, "EchoTask", 50, 60]
+    rows: list[JobRow] = [(4, None, "Echo", Status.COMPLETED, 60, {"type": "Echo", "value": 4},
+             ["echo 4", "", "", 7, [task]]),
+            (5, 4, "NoOp", Status.FAILED, 70, {"type": "NoOp"},
+             ["noop", "JobFailed", "it failed", None, []])]
+    store.write_rows(iter(rows), [], next_job_id=6)
+    for row in rows:
+        assert store.get(row[0]) == record_of_row(row), "write_rows() must store the row"
+    assert store.load().next_job_id == 6, "write_rows() must keep the next job id"
+    assert [r.job_id for r in store.records(parent=4)] == [5]
+    store.write_rows(iter([(4, None, "Echo", Status.COMPLETED, 80, None,
+                            ["echo 4", "", "", 8, [task]])]), [5], next_job_id=6)
+    kept = store.get(4)
+    assert kept is not None, "write_rows() must keep the job"
+    assert kept.config == {"type": "Echo", "value": 4}, "config=None in a row keeps the config"
+    assert kept.last_updated == 80, "write_rows() must update"
+    assert store.get(5) is None, "write_rows() must delete"
+    store.write_rows(iter([]), [4], next_job_id=6)
 
 
 def _check_commands(store: JobStore) -> None:
