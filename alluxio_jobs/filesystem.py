@@ -17,18 +17,20 @@ To wire the parts yourself: build a ``Namespace`` and a ``LocalBlockNetwork``, m
 :func:`register_storage_plans` (``plans, fs``), build the transport with
 ``resources=network.resources`` and the master with those plans, then
 ``fs.attach(master)``. :meth:`FileSystem.dask` does the same on a Dask cluster.
+
+ASYNC_THROUGH files are persisted in the background by
+:mod:`alluxio_jobs._async_persist`.
 """
 
-import functools
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal, Self
 
 import fsspec
 
+from alluxio_jobs._async_persist import AsyncPersister
 from alluxio_jobs.blockcache import (
     BlockCache,
     BlockNetwork,
@@ -41,13 +43,10 @@ from alluxio_jobs.blockcache import (
 )
 from alluxio_jobs.commands import CommandTracker
 from alluxio_jobs.errors import (
-    AlluxioJobsError,
     CacheFullError,
     ClosedError,
     JobConfigError,
     JobFailedError,
-    JobNotFoundError,
-    ResourceExhaustedError,
     StorageError,
 )
 from alluxio_jobs.master import JobMaster
@@ -66,6 +65,7 @@ from alluxio_jobs.storage import (
     is_under,
     normalize_path,
 )
+from alluxio_jobs.storage_model import write_type_of
 from alluxio_jobs.stores.base import JobStore
 from alluxio_jobs.transports.base import WorkerTransport
 from alluxio_jobs.transports.local import LocalTransport
@@ -132,13 +132,13 @@ class FileSystem:
                  clock: Callable[[], float] = time.time) -> None:
         self.namespace = namespace
         self.network = network
-        self.write_type = _write_type(write_type)
+        self.write_type = write_type_of(write_type)
         self._master = master
         self._clock = clock
         self._owned: list[Any] = []
         self._closed = False
         self.commands = CommandTracker(self, clock=clock)
-        self._persister = _AsyncPersister(self, *persist_backoff)
+        self._persister = AsyncPersister(self, *persist_backoff)
         if master is not None:
             self.attach(master)
 
@@ -364,7 +364,7 @@ class FileSystem:
         :raises StorageError: a cache or the UFS failed
         """
         path = normalize_path(path)
-        wt = _write_type(self.write_type if write_type is None else write_type)
+        wt = write_type_of(self.write_type if write_type is None else write_type)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise JobConfigError("data", type(data).__name__, "must be bytes-like")
         payload = bytes(data)
@@ -543,151 +543,3 @@ class FileSystem:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def write_type_of(value: object) -> WriteType:
-    """``value`` as a WriteType; JobConfigError naming it if it is not one."""
-    return _write_type(value)
-
-
-def _write_type(value: object) -> WriteType:
-    try:
-        return WriteType(value)  # type: ignore[arg-type]
-    except ValueError:
-        raise JobConfigError("write_type", value,
-                             f"must be one of {[w.value for w in WriteType]}") from None
-
-
-class _AsyncPersister:
-    """Persists ASYNC_THROUGH files with Persist jobs (Alluxio's PersistenceScheduler
-    and PersistenceChecker): failed jobs are retried with exponential back-off, a
-    busy master is retried later, and files deleted meanwhile are dropped.
-
-    One thread does the work; it sleeps until a file is scheduled, a Persist job it
-    started finishes (the job's done callback wakes it), or a back-off ends. Nothing
-    polls the master."""
-
-    def __init__(self, fs: FileSystem, initial: float, maximum: float) -> None:
-        self._fs = fs
-        self._initial = initial
-        self._maximum = maximum
-        self._cond = threading.Condition()
-        self._queue: list[int] = []
-        self._thread: threading.Thread | None = None
-        self._stop = False
-        #: file id -> its Persist attempts
-        self._pending: dict[int, _Persisting] = {}
-
-    def schedule(self, file_id: int) -> None:
-        with self._cond:
-            if self._stop:
-                return
-            self._queue.append(file_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="alluxio-async-persist",
-                                                daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + len(self._pending)
-
-    def wait_idle(self, timeout: float | None) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._pending, timeout)
-
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-
-    def _job_done(self, entry: "_Persisting", job_id: int, info: JobInfo) -> None:
-        """A Persist job's done callback (in the master's thread that finished it)."""
-        with self._cond:
-            if entry.job_id == job_id:
-                entry.outcome = info.status
-                self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                for file_id in self._queue:
-                    self._pending.setdefault(file_id, _Persisting())
-                self._queue.clear()
-                if self._stop:
-                    return
-                now = time.monotonic()
-                due = [f for f, e in self._pending.items()
-                       if e.outcome is not None or (e.job_id is None and e.next_at <= now)]
-                if not due:
-                    waits = [e.next_at for e in self._pending.values() if e.job_id is None]
-                    self._cond.wait(max(0.0, min(waits) - now) if waits else None)
-                    continue
-            for file_id in due:
-                try:
-                    self._step(file_id)
-                except Exception:
-                    logger.exception("async persist of file %s failed", file_id)
-            with self._cond:
-                if not self._queue and not self._pending:
-                    self._cond.notify_all()
-
-    def _step(self, file_id: int) -> None:
-        """Deal with one due file: judge its finished job, or start a Persist job."""
-        from alluxio_jobs.plans.transfer import PersistConfig
-
-        with self._cond:
-            entry = self._pending[file_id]
-            outcome, entry.outcome = entry.outcome, None
-            if outcome is not None:
-                entry.job_id = None
-                if outcome is Status.COMPLETED:
-                    del self._pending[file_id]
-                    return
-                entry.attempts += 1
-                entry.next_at = time.monotonic() + min(
-                    self._maximum, self._initial * 2 ** (entry.attempts - 1))
-                return
-        info = self._fs.namespace.file_by_id(file_id)
-        if info is None or info.persistence_state is PersistenceState.PERSISTED:
-            with self._cond:  # deleted meanwhile, or persisted by someone else
-                del self._pending[file_id]
-            return
-        master = self._fs.master
-        try:
-            job_id = master.run(PersistConfig(file_path=info.path))
-        except (ResourceExhaustedError, ClosedError):
-            with self._cond:
-                entry.next_at = time.monotonic() + self._initial
-            return
-        except AlluxioJobsError:  # e.g. the file went away: try again later
-            logger.exception("could not start persisting %s", info.path)
-            with self._cond:
-                entry.attempts += 1
-                entry.next_at = time.monotonic() + min(
-                    self._maximum, self._initial * 2 ** (entry.attempts - 1))
-            return
-        with self._cond:
-            entry.job_id = job_id
-        try:
-            master.add_done_callback(job_id, functools.partial(self._job_done, entry, job_id))
-        except JobNotFoundError:  # finished and purged already: look at the file again
-            with self._cond:
-                entry.outcome = Status.FAILED
-                self._cond.notify_all()
-
-
-class _Persisting:
-    """The Persist attempts of one ASYNC_THROUGH file."""
-
-    __slots__ = ("attempts", "job_id", "next_at", "outcome")
-
-    def __init__(self) -> None:
-        self.job_id: int | None = None  # its running Persist job
-        self.outcome: Status | None = None  # how that job ended, told by its callback
-        self.attempts = 0  # failed attempts so far
-        self.next_at = 0.0  # when to start the next attempt (time.monotonic)

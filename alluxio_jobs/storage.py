@@ -9,35 +9,33 @@ apply it here.
 
 Files that exist only in a UFS are loaded into the namespace the first time they are
 looked at (Alluxio's metadata sync), as PERSISTED files with no cached block.
+
+This module holds the namespace's operations; its tables and their bookkeeping are in
+:mod:`alluxio_jobs._namespace_tables`, the records it hands out in
+:mod:`alluxio_jobs.storage_model` and the path helpers in :mod:`alluxio_jobs._paths`
+(all re-exported here).
 """
 
-import enum
-import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-import attrs
 import fsspec
 from fsspec.core import url_to_fs
-from sortedcontainers import SortedDict
 
-from alluxio_jobs.errors import (
-    FailedPreconditionError,
-    JobConfigError,
-    NotFoundError,
-    StorageError,
-)
+from alluxio_jobs._namespace_tables import NamespaceTables, _File, _Mount, _mount_info
+from alluxio_jobs._paths import ancestors, is_under, normalize_path, parent_path
+from alluxio_jobs.errors import FailedPreconditionError, JobConfigError, NotFoundError, StorageError
 from alluxio_jobs.model import WorkerInfo
-from alluxio_jobs.ufs import (
-    UfsLocation,
-    is_temp_name,
-    ufs_call,
-    ufs_exists,
-    ufs_remove_quietly,
-    ufs_replace,
+from alluxio_jobs.storage_model import (
+    DEFAULT_BLOCK_SIZE,
+    BlockCommit,
+    FileBlockInfo,
+    FileInfo,
+    MountInfo,
+    PersistenceState,
+    WriteType,
+    check_block_size,
 )
+from alluxio_jobs.ufs import UfsLocation, ufs_call, ufs_exists, ufs_remove_quietly, ufs_replace
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -54,231 +52,13 @@ __all__ = [
     "parent_path",
 ]
 
-#: Alluxio's ``alluxio.user.block.size.bytes.default``.
-DEFAULT_BLOCK_SIZE = 64 * 1024 * 1024
-#: Block ids are ``file_id << 24 | index`` (Alluxio's container id and sequence number).
-_BLOCKS_PER_FILE = 1 << 24
 
-
-class WriteType(enum.StrEnum):
-    """Where a write goes (Alluxio's ``WriteType``)."""
-
-    MUST_CACHE = "MUST_CACHE"
-    CACHE_THROUGH = "CACHE_THROUGH"
-    THROUGH = "THROUGH"
-    ASYNC_THROUGH = "ASYNC_THROUGH"
-
-    @property
-    def caches(self) -> bool:
-        return self is not WriteType.THROUGH
-
-    @property
-    def writes_ufs(self) -> bool:
-        """True when the write itself goes to the UFS (not later, in the background)."""
-        return self in (WriteType.THROUGH, WriteType.CACHE_THROUGH)
-
-    @property
-    def needs_ufs(self) -> bool:
-        return self is not WriteType.MUST_CACHE
-
-    @property
-    def state(self) -> "PersistenceState":
-        """The persistence state a file has right after such a write."""
-        if self.writes_ufs:
-            return PersistenceState.PERSISTED
-        if self is WriteType.ASYNC_THROUGH:
-            return PersistenceState.TO_BE_PERSISTED
-        return PersistenceState.NOT_PERSISTED
-
-
-class PersistenceState(enum.StrEnum):
-    """Whether a file's bytes are in its UFS (Alluxio's ``PersistenceState``).
-
-    LOST is reported for a file that is not persisted and has a block that no live
-    worker caches.
-    """
-
-    NOT_PERSISTED = "NOT_PERSISTED"
-    TO_BE_PERSISTED = "TO_BE_PERSISTED"
-    PERSISTED = "PERSISTED"
-    LOST = "LOST"
-
-
-@attrs.frozen(kw_only=True)
-class MountInfo:
-    """A mount point: ``alluxio_path`` shows ``ufs_root`` of the filesystem ``protocol``."""
-
-    alluxio_path: str
-    ufs_root: str
-    protocol: str
-    mount_id: int
-
-
-@attrs.frozen(kw_only=True)
-class FileBlockInfo:
-    """One block of a file: where it sits in the file, its checksum once known, and
-    the workers caching it."""
-
-    block_id: int
-    offset: int
-    length: int
-    checksum: int | None
-    locations: list[WorkerInfo] = attrs.field(factory=list)
-
-
-@attrs.frozen(kw_only=True)
-class FileInfo:
-    """A snapshot of a file or directory (Alluxio's ``URIStatus``)."""
-
-    path: str
-    is_folder: bool
-    file_id: int = 0
-    length: int = 0
-    block_size: int = 0
-    blocks: list[FileBlockInfo] = attrs.field(factory=list)
-    persistence_state: PersistenceState = PersistenceState.NOT_PERSISTED
-    ufs_path: str = ""
-    replication_min: int = 0
-    replication_max: int = -1
-    in_alluxio_percentage: int = 0
-    last_modified: int = 0
-    mount_point: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def block_ids(self) -> list[int]:
-        return [b.block_id for b in self.blocks]
-
-    @property
-    def persisted(self) -> bool:
-        return self.persistence_state is PersistenceState.PERSISTED
-
-    @property
-    def fully_cached(self) -> bool:
-        return all(b.locations for b in self.blocks)
-
-    def cached_replicas(self) -> int:
-        """The fewest copies any block has (0 if one is not cached; files with no
-        blocks count as fully cached at any replication)."""
-        return min((len(b.locations) for b in self.blocks), default=1 << 30)
-
-
-@attrs.frozen(kw_only=True)
-class BlockCommit:
-    """A block of a file being committed: its bytes are already on ``locations``."""
-
-    block_id: int
-    length: int
-    checksum: int
-    locations: list[WorkerInfo] = attrs.field(factory=list)
-
-
-# ---------------------------------------------------------------------- paths
-
-
-#: A path already in normal form (no empty components, no trailing slash, no control
-#: characters); it still must not have "." or ".." components.
-_NORMAL_PATH = re.compile(r"/(?:[^/\0\n]+(?:/[^/\0\n]+)*)?")
-
-
-def normalize_path(path: object, field: str = "path") -> str:
-    """``path`` as a normalized absolute Alluxio path; JobConfigError if it is not one."""
-    if type(path) is str and _NORMAL_PATH.fullmatch(path):  # the common case, made cheap
-        padded = path + "/"
-        if "/./" not in padded and "/../" not in padded:
-            return path
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise JobConfigError(field, path, "must be an absolute Alluxio path starting with '/'")
-    parts = [p for p in path.split("/") if p]
-    if any(p in (".", "..") for p in parts) or any(c in path for c in "\0\n"):
-        raise JobConfigError(field, path, "must not contain '.', '..' or control characters")
-    return "/" + "/".join(parts)
-
-
-def parent_path(path: str) -> str:
-    head = path.rsplit("/", 1)[0]
-    return head or "/"
-
-
-def is_under(path: str, ancestor: str) -> bool:
-    """True when ``path`` is strictly inside ``ancestor``."""
-    if ancestor == "/":
-        return path != "/"
-    return path.startswith(ancestor + "/")
-
-
-def _ancestors(path: str) -> Iterator[str]:
-    while path != "/":
-        path = parent_path(path)
-        yield path
-
-
-# ------------------------------------------------------------------ internals
-
-
-@attrs.define
-class _Mount:
-    path: str
-    fs: fsspec.AbstractFileSystem
-    root: str
-    spec: str
-    mount_id: int
-
-    def ufs_path(self, path: str) -> str:
-        rel = path[len(self.path):].lstrip("/") if self.path != "/" else path.lstrip("/")
-        if not rel:
-            return self.root
-        return f"{self.root.rstrip('/')}/{rel}"
-
-
-@attrs.define
-class _Block:
-    block_id: int
-    file_id: int
-    offset: int
-    length: int
-    checksum: int | None
-    locations: dict[int, str] = attrs.field(factory=dict)  # worker id -> host
-
-
-@attrs.define
-class _File:
-    file_id: int
-    path: str
-    length: int
-    block_size: int
-    block_ids: list[int]
-    state: PersistenceState
-    ufs_path: str | None  # where its bytes are (or go) in its mount's UFS
-    replication_min: int = 0
-    replication_max: int = -1
-    last_modified: int = 0
-
-
-class Namespace:
+class Namespace(NamespaceTables):
     """Master-side metadata of the embedded storage; thread-safe.
 
     ``block_size`` is the default for new files. All paths are absolute Alluxio paths;
     bad ones raise :class:`JobConfigError`, missing ones :class:`NotFoundError`.
     """
-
-    def __init__(self, *, block_size: int = DEFAULT_BLOCK_SIZE,
-                 clock: Callable[[], float] = time.time) -> None:
-        check_block_size(block_size)
-        self.block_size = block_size
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._files: SortedDict = SortedDict()  # path -> _File
-        self._by_id: dict[int, _File] = {}
-        self._dirs: SortedDict = SortedDict({"/": False})  # path -> exists in UFS
-        self._blocks: dict[int, _Block] = {}
-        self._mounts: dict[str, _Mount] = {}
-        self._next_file_id = 1
-        self._next_mount_id = 1
-        self._generation = 0  # bumped by deletes and renames: stale UFS syncs are dropped
 
     # ----------------------------------------------------------------- mounts
 
@@ -339,14 +119,6 @@ class Namespace:
             file = self._files.get(path)
             ufs_path = file.ufs_path if file is not None and file.ufs_path else mount.ufs_path(path)
             return UfsLocation(spec=mount.spec, path=ufs_path)
-
-    def _mount_of(self, path: str) -> _Mount | None:
-        best = None
-        for mpath, mount in self._mounts.items():
-            if (mpath == path or is_under(path, mpath)) and (
-                    best is None or len(mpath) > len(best.path)):
-                best = mount
-        return best
 
     # ----------------------------------------------------------------- lookups
 
@@ -424,118 +196,6 @@ class Namespace:
         with self._lock:
             return [self._file_info(f, live) for f in self._files.values()]
 
-    def _info_locked(self, path: str, live: set[int] | None) -> FileInfo | None:
-        file = self._files.get(path)
-        if file is not None:
-            return self._file_info(file, live)
-        if path in self._dirs:
-            in_ufs = self._dirs[path]
-            mount = self._mount_of(path)
-            return FileInfo(
-                path=path, is_folder=True, mount_point=path in self._mounts,
-                persistence_state=(PersistenceState.PERSISTED if in_ufs
-                                   else PersistenceState.NOT_PERSISTED),
-                ufs_path=mount.ufs_path(path) if mount else "", in_alluxio_percentage=100)
-        return None
-
-    def _file_info(self, file: _File, live: set[int] | None) -> FileInfo:
-        blocks = []
-        cached = 0
-        for block_id in file.block_ids:
-            block = self._blocks[block_id]
-            locations = [WorkerInfo(worker_id=w, host=h) for w, h in sorted(block.locations.items())
-                         if live is None or w in live]
-            if locations:
-                cached += block.length
-            blocks.append(FileBlockInfo(block_id=block_id, offset=block.offset,
-                                        length=block.length, checksum=block.checksum,
-                                        locations=locations))
-        state = file.state
-        if state is not PersistenceState.PERSISTED and any(not b.locations for b in blocks):
-            state = PersistenceState.LOST
-        percentage = 100 if file.length == 0 else cached * 100 // file.length
-        return FileInfo(
-            path=file.path, is_folder=False, file_id=file.file_id, length=file.length,
-            block_size=file.block_size, blocks=blocks, persistence_state=state,
-            ufs_path=file.ufs_path or "", replication_min=file.replication_min,
-            replication_max=file.replication_max, in_alluxio_percentage=percentage,
-            last_modified=file.last_modified, mount_point=False)
-
-    def _children_locked(self, directory: str) -> list[str]:
-        prefix = "/" if directory == "/" else directory + "/"
-        found: set[str] = set()
-        for table in (self._files, self._dirs):
-            for key in table.irange(minimum=prefix):
-                if not key.startswith(prefix):
-                    break
-                if key == directory:
-                    continue
-                found.add(prefix + key[len(prefix):].split("/", 1)[0])
-        return sorted(found)
-
-    def _has_children(self, directory: str) -> bool:
-        return bool(self._children_locked(directory))
-
-    # --------------------------------------------------------------- UFS sync
-
-    def _sync(self, path: str) -> None:
-        """Load ``path`` from its UFS, if it is there and not known yet."""
-        with self._lock:
-            mount = self._mount_of(path)
-            generation = self._generation
-        if mount is None:
-            return
-        ufs_path = mount.ufs_path(path)
-        try:
-            info = mount.fs.info(ufs_path)
-        except FileNotFoundError:
-            return
-        except Exception as exc:
-            raise StorageError(ufs_path, f"{type(exc).__name__}: {exc}") from exc
-        with self._lock:
-            if generation == self._generation:
-                self._adopt_ufs_entry(path, ufs_path, info)
-
-    def _sync_children(self, directory: str) -> None:
-        with self._lock:
-            mount = self._mount_of(directory)
-            generation = self._generation
-        if mount is None:
-            return
-        ufs_dir = mount.ufs_path(directory)
-        try:
-            entries = mount.fs.ls(ufs_dir, detail=True)
-        except FileNotFoundError:
-            return
-        except Exception as exc:
-            raise StorageError(ufs_dir, f"{type(exc).__name__}: {exc}") from exc
-        with self._lock:
-            if generation != self._generation:
-                return
-            if directory in self._dirs:
-                self._dirs[directory] = True
-            for entry in entries:
-                name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
-                if not name or is_temp_name(name):
-                    continue
-                child = ("" if directory == "/" else directory) + "/" + name
-                self._adopt_ufs_entry(child, mount.ufs_path(child), entry)
-
-    def _adopt_ufs_entry(self, path: str, ufs_path: str, entry: dict[str, Any]) -> None:
-        if path in self._files or path in self._mounts:
-            return
-        if entry.get("type") == "directory":
-            self._add_dir(path, in_ufs=True)
-            return
-        if is_temp_name(path) or path in self._dirs:
-            return
-        length = int(entry.get("size") or 0)
-        file_id, block_ids = self._allocate_locked(length, self.block_size)
-        file = _File(file_id=file_id, path=path, length=length, block_size=self.block_size,
-                     block_ids=block_ids, state=PersistenceState.PERSISTED, ufs_path=ufs_path,
-                     last_modified=self._now())
-        self._insert_file(file, [None] * len(block_ids), {})
-
     # ---------------------------------------------------------------- changes
 
     def allocate(self, length: int, block_size: int | None = None) -> tuple[int, list[int]]:
@@ -544,14 +204,6 @@ class Namespace:
         check_block_size(block_size)
         with self._lock:
             return self._allocate_locked(length, block_size)
-
-    def _allocate_locked(self, length: int, block_size: int) -> tuple[int, list[int]]:
-        count = -(-length // block_size)
-        if count >= _BLOCKS_PER_FILE:
-            raise JobConfigError("block_size", block_size, "gives too many blocks for the file")
-        file_id = self._next_file_id
-        self._next_file_id += 1
-        return file_id, [(file_id << 24) | i for i in range(count)]
 
     def commit_file(
         self, path: str, *, file_id: int, length: int, block_size: int,
@@ -566,7 +218,7 @@ class Namespace:
         with self._lock:
             if path in self._dirs or path in self._mounts:
                 raise JobConfigError("path", path, "is a directory")
-            for ancestor in _ancestors(path):
+            for ancestor in ancestors(path):
                 if ancestor in self._files:
                     raise JobConfigError("path", path, f"has a file as its parent ({ancestor})")
             old = self._files.get(path)
@@ -594,43 +246,10 @@ class Namespace:
             self._insert_file(file, [b.checksum for b in blocks],
                               {b.block_id: {w.worker_id: w.host for w in b.locations}
                                for b in blocks})
-            for ancestor in _ancestors(path):
+            for ancestor in ancestors(path):
                 if ancestor not in self._dirs:
                     self._add_dir(ancestor, in_ufs=temp_ufs_path is not None)
             return removed
-
-    def _insert_file(self, file: _File, checksums: Sequence[int | None],
-                     locations: dict[int, dict[int, str]]) -> None:
-        offset = 0
-        for i, block_id in enumerate(file.block_ids):
-            length = min(file.block_size, file.length - offset)
-            self._blocks[block_id] = _Block(block_id=block_id, file_id=file.file_id,
-                                            offset=offset, length=length,
-                                            checksum=checksums[i],
-                                            locations=dict(locations.get(block_id, {})))
-            offset += length
-        self._files[file.path] = file
-        self._by_id[file.file_id] = file
-        for ancestor in _ancestors(file.path):
-            if ancestor not in self._dirs:
-                self._add_dir(ancestor, in_ufs=file.state is PersistenceState.PERSISTED)
-
-    def _add_dir(self, path: str, in_ufs: bool) -> None:
-        self._dirs[path] = self._dirs.get(path, False) or in_ufs
-        for ancestor in _ancestors(path):
-            if ancestor not in self._dirs:
-                self._dirs[ancestor] = in_ufs
-
-    def _remove_file(self, file: _File) -> dict[int, list[int]]:
-        removed: dict[int, list[int]] = {}
-        for block_id in file.block_ids:
-            block = self._blocks.pop(block_id, None)
-            if block is not None:
-                for worker_id in block.locations:
-                    removed.setdefault(worker_id, []).append(block_id)
-        del self._files[file.path]
-        del self._by_id[file.file_id]
-        return removed
 
     def add_location(self, block_id: int, worker: WorkerInfo, length: int,
                      block_checksum: int) -> bool:
@@ -720,7 +339,7 @@ class Namespace:
                 raise
             file.ufs_path = final
             file.state = PersistenceState.PERSISTED
-            for ancestor in _ancestors(file.path):
+            for ancestor in ancestors(file.path):
                 self._dirs[ancestor] = True
             return True
 
@@ -772,7 +391,7 @@ class Namespace:
                 raise JobConfigError("src", src, "is a mount point")
             if dst in self._files or dst in self._dirs:
                 raise FileExistsError(f"{dst} already exists")
-            for ancestor in _ancestors(dst):
+            for ancestor in ancestors(dst):
                 if ancestor in self._files:
                     raise JobConfigError("dst", dst, f"has a file as its parent ({ancestor})")
             smount, dmount = self._mount_of(src), self._mount_of(dst)
@@ -798,7 +417,7 @@ class Namespace:
                 del self._dirs[d]
             for d, v in dirs:
                 self._dirs[dst + d[len(src):]] = v
-            for ancestor in _ancestors(dst):
+            for ancestor in ancestors(dst):
                 if ancestor not in self._dirs:
                     self._dirs[ancestor] = False
 
@@ -862,25 +481,10 @@ class Namespace:
         """Create a directory (and its parents) in the namespace and, if mounted, the UFS."""
         path = normalize_path(path)
         with self._lock:
-            for p in (path, *_ancestors(path)):
+            for p in (path, *ancestors(path)):
                 if p in self._files:
                     raise FileExistsError(f"{p} is a file")
             mount = self._mount_of(path)
             if mount is not None:
                 ufs_call(path, mount.fs.makedirs, mount.ufs_path(path), exist_ok=True)
             self._add_dir(path, in_ufs=mount is not None)
-
-    def _now(self) -> int:
-        return int(self._clock() * 1000)
-
-
-def _mount_info(mount: _Mount) -> MountInfo:
-    protocol = mount.fs.protocol
-    return MountInfo(alluxio_path=mount.path, ufs_root=mount.root,
-                     protocol=protocol if isinstance(protocol, str) else protocol[0],
-                     mount_id=mount.mount_id)
-
-
-def check_block_size(block_size: object) -> None:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise JobConfigError("block_size", block_size, "must be an int >= 1")

@@ -22,26 +22,25 @@ What crosses the wire:
 
 Every error from ``distributed`` is translated by :func:`translate_dask_error` into
 :class:`~alluxio_jobs.TransportError` or :class:`~alluxio_jobs.WorkerLostError`.
+
+This module holds the master side; the worker plugin is in
+:mod:`alluxio_jobs.transports._dask_worker`, the plain-data encoding and the error
+translation in :mod:`alluxio_jobs.transports._dask_codec` (re-exported here).
 """
 
-import collections
 import contextlib
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
-import attrs
-
 try:
     import distributed
-    from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "DaskTransport needs Dask distributed: pip install 'alluxio_jobs[dask]'"
@@ -55,10 +54,28 @@ from alluxio_jobs.errors import (
     WorkerNotFoundError,
 )
 from alluxio_jobs.model import JobWorkerHealth, TaskRequest, TaskResult, WorkerInfo
-from alluxio_jobs.plans.base import CancelSignal, PlanRegistry
-from alluxio_jobs.serde import from_dict, from_plain, import_qualified, to_dict, to_plain
+from alluxio_jobs.plans.base import PlanRegistry
+from alluxio_jobs.transports._dask_codec import (
+    DASK_ERRORS,
+    dask_error_kind,
+    decode_request,
+    decode_result,
+    encode_request,
+    encode_result,
+    translate_dask_error,
+)
+from alluxio_jobs.transports._dask_codec import (
+    mapped_errors as _mapped_errors,
+)
+from alluxio_jobs.transports._dask_worker import (
+    JobWorkerPlugin,
+    ResourceFactory,
+    cancel_on_worker,
+    execute_task,
+    set_pool_size_on_worker,
+)
 from alluxio_jobs.transports.base import WorkerTransport
-from alluxio_jobs.worker import check_pool_size, error_type_of, run_task
+from alluxio_jobs.worker import check_pool_size, error_type_of
 
 __all__ = [
     "DASK_ERRORS",
@@ -72,312 +89,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-ResourceFactory = Callable[[WorkerInfo], Mapping[str, Any]]
-
-# ------------------------------------------------------------------- errors
-
-#: Every error ``distributed`` raises at a transport's boundary, and what it becomes:
-#: ``"lost"`` → :class:`WorkerLostError`, ``"transport"`` → :class:`TransportError`.
-#: Names are ``module:qualname`` so that classes missing from an older ``distributed``
-#: are skipped; :func:`translate_dask_error` looks a raised error up along its MRO.
-DASK_ERRORS: dict[str, str] = {
-    # a worker died while running the task (too often, or allowed-failures is 0)
-    "distributed.scheduler:KilledWorker": "lost",
-    # connections: the worker or the scheduler went away
-    "distributed.comm.core:CommClosedError": "transport",
-    "distributed.comm.core:FatalCommClosedError": "transport",
-    "distributed.core:RPCClosed": "transport",
-    "distributed.comm.inproc:QueueEmpty": "transport",
-    "distributed.client:ClosedClientError": "transport",
-    "distributed.client:AllExit": "transport",
-    "distributed._async_taskgroup:AsyncTaskGroupClosedError": "transport",
-    # the task was canceled on the Dask side (not by this transport)
-    "distributed.client:FutureCancelledError": "transport",
-    "distributed.client:FuturesCancelledError": "transport",
-    "asyncio.exceptions:CancelledError": "transport",
-    "concurrent.futures._base:CancelledError": "transport",
-    # time-outs and scheduling
-    "builtins:TimeoutError": "transport",
-    "distributed.exceptions:WorkerStartTimeoutError": "transport",
-    "distributed.exceptions:Reschedule": "transport",
-    "distributed.scheduler:NoValidWorkerError": "transport",
-    "distributed.scheduler:NoWorkerError": "transport",
-    # worker internals: its state machine, spilling, shuffles
-    "distributed.worker_state_machine:InvalidTaskState": "transport",
-    "distributed.worker_state_machine:InvalidTransition": "transport",
-    "distributed.worker_state_machine:RecommendationsConflict": "transport",
-    "distributed.worker_state_machine:TransitionCounterMaxExceeded": "transport",
-    "distributed.spill:HandledError": "transport",
-    "distributed.spill:MaxSpillExceeded": "transport",
-    "distributed.spill:PickleError": "transport",
-    "distributed.shuffle._exceptions:DataUnavailable": "transport",
-    "distributed.shuffle._exceptions:P2PConsistencyError": "transport",
-    "distributed.shuffle._exceptions:P2PIllegalStateError": "transport",
-    "distributed.shuffle._exceptions:P2POutOfDiskError": "transport",
-    "distributed.shuffle._exceptions:ShuffleClosedError": "transport",
-    # anything else at the socket level
-    "builtins:OSError": "transport",
-}
-
-_error_table: dict[type[BaseException], str] | None = None
-
-
-def _errors() -> dict[type[BaseException], str]:
-    global _error_table
-    if _error_table is None:
-        table = {}
-        for name, kind in DASK_ERRORS.items():
-            try:
-                cls = import_qualified(name)
-            except JobConfigError:  # not in this version of distributed
-                continue
-            table[cls] = kind
-        _error_table = table
-    return _error_table
-
-
-def dask_error_kind(cls: type[BaseException]) -> str | None:
-    """``"lost"`` or ``"transport"`` for an error class listed in :data:`DASK_ERRORS`
-    (directly or through a base class), ``None`` if it is not listed."""
-    table = _errors()
-    for klass in cls.__mro__:
-        kind = table.get(klass)
-        if kind is not None:
-            return kind
-    return None
-
-
-def translate_dask_error(exc: BaseException, worker_id: int | None = None,
-                         host: str = "") -> TransportError:
-    """The :class:`TransportError` (or :class:`WorkerLostError`) for an error raised by
-    ``distributed`` while reaching ``worker_id``; errors of this package pass through.
-    Unlisted errors become a plain :class:`TransportError`: nothing leaks."""
-    if isinstance(exc, TransportError):
-        return exc
-    if dask_error_kind(type(exc)) == "lost" and worker_id is not None:
-        return WorkerLostError(worker_id, host)
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - an error that cannot describe itself
-        text = ""
-    return TransportError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-
-@contextlib.contextmanager
-def _mapped(worker_id: int | None = None, host: str = "") -> Iterator[None]:
-    """Translate whatever ``distributed`` raises inside the block (``raise ... from``)."""
-    try:
-        yield
-    except TransportError:
-        raise
-    except (ClosedError, WorkerNotFoundError):
-        raise
-    except Exception as exc:
-        raise translate_dask_error(exc, worker_id, host) from exc
-
-
-# ---------------------------------------------------------------- plain data
-
-
-def encode_request(request: TaskRequest) -> dict[str, Any]:
-    """A task request as plain data (what :class:`DaskTransport` sends)."""
-    data: dict[str, Any] = to_dict(attrs.evolve(request, args=None))
-    data["args"] = to_plain(request.args)
-    return data
-
-
-def decode_request(data: Mapping[str, Any]) -> TaskRequest:
-    request: TaskRequest = from_dict({**data, "args": None})
-    return attrs.evolve(request, args=from_plain(data["args"]))
-
-
-def encode_result(result: TaskResult) -> dict[str, Any]:
-    """A task result as plain data (what a Dask worker sends back)."""
-    data: dict[str, Any] = to_dict(attrs.evolve(result, result=None))
-    data["status"] = result.status.value  # a plain str, as the event broker needs
-    data["result"] = to_plain(result.result)
-    return data
-
-
-def decode_result(data: Mapping[str, Any]) -> TaskResult:
-    result: TaskResult = from_dict({**data, "result": None})
-    value = data["result"]
-    return result if value is None else attrs.evolve(result, result=from_plain(value))
-
-
-_CANCELED = encode_result(TaskResult.canceled())
-
-# -------------------------------------------------------------- worker side
-
-
-class _JobWorkerPlugin(WorkerPlugin):
-    """Lives on every Dask worker of a transport: runs its tasks with its plans."""
-
-    #: how many finished and canceled-before-start task keys a worker remembers
-    REMEMBER = 10_000
-
-    def __init__(self, name: str, plans: "PlanRegistry | Callable[[], PlanRegistry]",
-                 pool_size: int | None, resources: ResourceFactory | None) -> None:
-        self.name = name
-        self.plans: Any = plans  # a registry, or a factory called in setup()
-        self.pool_size = pool_size
-        self.resource_factory = resources
-        self._init_state()
-
-    def _init_state(self) -> None:
-        self.worker: Any = None
-        self.cond = threading.Condition(threading.Lock())
-        self.running: dict[str, CancelSignal] = {}
-        self.canceled: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self.finished: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self.active = 0
-        self.nthreads = 1
-        self.limit = 1
-        self.resources: dict[int, Mapping[str, Any]] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name, "plans": self.plans, "pool_size": self.pool_size,
-                "resources": self.resource_factory}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.name = state["name"]
-        self.plans = state["plans"]
-        self.pool_size = state["pool_size"]
-        self.resource_factory = state["resources"]
-        self._init_state()
-
-    def setup(self, worker: Any) -> None:
-        if not isinstance(self.plans, PlanRegistry):
-            self.plans = self.plans()
-        self.worker = worker
-        self.nthreads = worker.state.nthreads
-        self.limit = self.pool_size if self.pool_size is not None else self.nthreads
-        worker.metrics[self.name] = self._metrics
-
-    def teardown(self, worker: Any) -> None:
-        worker.metrics.pop(self.name, None)
-        with self.cond:
-            self.limit = max(self.limit, 1)
-            for signal in self.running.values():
-                signal.set()
-            resources, self.resources = list(self.resources.values()), {}
-            self.cond.notify_all()
-        for mapping in resources:
-            for value in mapping.values():
-                close = getattr(value, "close", None)
-                if callable(close):
-                    try:
-                        close()
-                    except Exception:
-                        logger.exception("closing a job worker resource failed")
-
-    def _metrics(self, worker: Any) -> dict[str, Any]:
-        try:
-            load = [round(x, 2) for x in os.getloadavg()]
-        except OSError:  # pragma: no cover - platforms without getloadavg
-            load = []
-        return {"load": load, "active": self.active, "pool": self.limit}
-
-    def _remember(self, table: "collections.OrderedDict[str, None]", key: str) -> None:
-        table[key] = None
-        if len(table) > self.REMEMBER:
-            table.popitem(last=False)
-
-    # -- on a task thread
-
-    def execute(self, key: str, worker_id: int, host: str, data: dict[str, Any]) -> Any:
-        with self.cond:
-            while key not in self.canceled and self.active >= self.limit:
-                self.cond.wait()
-            if key in self.canceled:
-                return None  # dropped before it started; the master was told
-            signal = CancelSignal()
-            self.running[key] = signal
-            self.active += 1
-            secede = self.limit > self.nthreads
-        try:
-            if secede:  # a pool larger than the Dask worker's threads
-                distributed.secede()
-            self.worker.log_event(self.name, ["r", key])
-            result = self._run(worker_id, host, data, signal)
-        finally:
-            with self.cond:
-                del self.running[key]
-                self.active -= 1
-                self._remember(self.finished, key)
-                self.cond.notify_all()
-        out = encode_result(result)
-        with contextlib.suppress(TypeError):  # not plain data: the master fetches `out`
-            self.worker.log_event(self.name, ["d", key, out])
-        return out
-
-    def _run(self, worker_id: int, host: str, data: dict[str, Any],
-             signal: CancelSignal) -> TaskResult:
-        info = WorkerInfo(worker_id=worker_id, host=host)
-        try:
-            request = decode_request(data)
-            resources = self._resources_for(info)
-        except Exception as exc:  # noqa: BLE001 - recorded on the task
-            return TaskResult.failed(error_type_of(exc), str(exc) or type(exc).__name__)
-        return run_task(self.plans, request, info, signal, resources)
-
-    def _resources_for(self, info: WorkerInfo) -> Mapping[str, Any] | None:
-        if self.resource_factory is None:
-            return None
-        with self.cond:
-            resources = self.resources.get(info.worker_id)
-        if resources is None:
-            resources = self.resource_factory(info)
-            with self.cond:
-                resources = self.resources.setdefault(info.worker_id, resources)
-        return resources
-
-    # -- on the worker's event loop (client.run)
-
-    def cancel(self, keys: Sequence[str]) -> None:
-        dropped = []
-        with self.cond:
-            for key in keys:
-                signal = self.running.get(key)
-                if signal is not None:
-                    signal.set()
-                elif key not in self.finished and key not in self.canceled:
-                    self._remember(self.canceled, key)
-                    dropped.append(key)
-            self.cond.notify_all()
-        for key in dropped:
-            self.worker.log_event(self.name, ["d", key, _CANCELED])
-
-    def set_pool_size(self, size: int) -> None:
-        with self.cond:
-            self.limit = size
-            self.cond.notify_all()
-
-
-def _plugin(name: str) -> _JobWorkerPlugin:
-    plugin = distributed.get_worker().plugins.get(name)
-    if not isinstance(plugin, _JobWorkerPlugin):
-        raise TransportError(f"job worker plugin {name} is not set up on this Dask worker")
-    return plugin
-
-
-def _execute(name: str, key: str, worker_id: int, host: str, data: dict[str, Any]) -> Any:
-    """The Dask task: run one job task on this worker's plugin."""
-    return _plugin(name).execute(key, worker_id, host, data)
-
-
-def _cancel_on_worker(name: str, keys: list[str], dask_worker: Any = None) -> None:
-    plugin = dask_worker.plugins.get(name) if dask_worker is not None else None
-    if isinstance(plugin, _JobWorkerPlugin):
-        plugin.cancel(keys)
-
-
-def _set_pool_size_on_worker(name: str, size: int, dask_worker: Any = None) -> None:
-    plugin = dask_worker.plugins.get(name) if dask_worker is not None else None
-    if not isinstance(plugin, _JobWorkerPlugin):
-        raise TransportError(f"job worker plugin {name} is not set up on this Dask worker")
-    plugin.set_pool_size(size)
 
 
 # -------------------------------------------------------------- master side
@@ -498,9 +209,9 @@ class DaskTransport(WorkerTransport):
         with self._plugin_lock:
             if self._plugin_plans is plans or plans is None:
                 return
-            plugin = _JobWorkerPlugin(self._name, self._worker_plans or plans,
+            plugin = JobWorkerPlugin(self._name, self._worker_plans or plans,
                                       self._pool_size, self._resources)
-            with _mapped():
+            with _mapped_errors():
                 self.client.register_plugin(plugin, name=self._name)
             self._plugin_plans = plans
 
@@ -523,7 +234,7 @@ class DaskTransport(WorkerTransport):
             self._refresh_locked()
 
     def _refresh_locked(self) -> None:
-        with _mapped():
+        with _mapped_errors():
             info = self.client.scheduler_info(n_workers=-1)
         workers: dict[str, dict[str, Any]] = info.get("workers", {})
         lost: list[tuple[int, str, list[_Pending]]] = []
@@ -595,8 +306,8 @@ class DaskTransport(WorkerTransport):
         check_pool_size(size)
         address = self._address(worker_id)
         self._ensure_plugin()
-        with _mapped(worker_id, address):
-            self.client.run(_set_pool_size_on_worker, self._name, size, workers=[address])
+        with _mapped_errors(worker_id, address):
+            self.client.run(set_pool_size_on_worker, self._name, size, workers=[address])
 
     def _address(self, worker_id: int) -> str:
         address = self._addresses.get(worker_id)
@@ -627,9 +338,9 @@ class DaskTransport(WorkerTransport):
             self._by_task[(worker_id, request.job_id, request.task_id)] = key
             self._by_worker.setdefault(worker_id, set()).add(key)
         try:
-            with _mapped(worker_id, address):
+            with _mapped_errors(worker_id, address):
                 dask_future = self.client.submit(
-                    _execute, self._name, key, worker_id, address, data, key=key,
+                    execute_task, self._name, key, worker_id, address, data, key=key,
                     workers=[address], allow_other_workers=False, pure=False)
         except TransportError:
             self._forget(key)
@@ -667,8 +378,8 @@ class DaskTransport(WorkerTransport):
                     by_address.setdefault(address, []).append(key)
             for address, keys in by_address.items():
                 try:
-                    with _mapped():
-                        self.client.run(_cancel_on_worker, self._name, keys,
+                    with _mapped_errors():
+                        self.client.run(cancel_on_worker, self._name, keys,
                                         workers=[address], on_error="ignore")
                 except Exception as exc:  # noqa: BLE001 - the worker is gone or going
                     logger.info("cancel on %s failed: %s", address, exc)
@@ -713,7 +424,7 @@ class DaskTransport(WorkerTransport):
         status = dask_future.status
         address = self._addresses.get(pending.worker_id, "")
         try:
-            with _mapped(pending.worker_id, address):
+            with _mapped_errors(pending.worker_id, address):
                 if status == "finished":
                     data = dask_future.result(timeout=self._close_timeout)
                     self._resolve(key, TaskResult.canceled() if data is None
@@ -769,7 +480,7 @@ class DaskTransport(WorkerTransport):
         if not futures:
             return
         try:
-            with _mapped():
+            with _mapped_errors():
                 self.client.cancel(futures)
         except TransportError as exc:
             logger.info("cannot cancel Dask futures: %s", exc)
@@ -806,7 +517,7 @@ class DaskTransport(WorkerTransport):
                 thread.join()
         if self._plugin_plans is not None:
             try:
-                with _mapped():
+                with _mapped_errors():
                     self.client.unregister_worker_plugin(self._name)
             except Exception as exc:  # noqa: BLE001 - the cluster may be gone already
                 logger.info("cannot remove the job worker plugin: %s", exc)
