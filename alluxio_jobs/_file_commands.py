@@ -11,10 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from alluxio_jobs._command_run import _Item, _Run
+from alluxio_jobs._validate import check_int
 from alluxio_jobs.errors import AlluxioJobsError, JobConfigError
 from alluxio_jobs.model import JobInfo, Status
 from alluxio_jobs.plans.base import JobConfig
 from alluxio_jobs.storage import FileInfo, PersistenceState, WriteType, is_under, normalize_path
+from alluxio_jobs.storage_model import write_type_of
 
 if TYPE_CHECKING:
     from alluxio_jobs.commands import CommandHandle
@@ -26,18 +28,6 @@ DEFAULT_ACTIVE_JOBS = 3000
 
 def _job_error(info: JobInfo) -> str:
     return info.error_message or f"job {info.job_id} {info.status.value}"
-
-
-def _write_type(value: object) -> WriteType:
-    from alluxio_jobs.filesystem import write_type_of
-
-    return write_type_of(value)
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JobConfigError(name, value, f"must be an int >= {minimum}")
-    return value
 
 
 # ------------------------------------------------------------------ commands
@@ -55,9 +45,9 @@ def distributed_load(fs: "FileSystem", path: str, replication: int = 1, *,
     from alluxio_jobs.plans.cache import LoadConfig
 
     path = normalize_path(path)
-    _check_count("replication", replication)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
+    check_int("replication", replication, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("active_jobs", active_jobs, 1)
     fs.get_status(path)
 
     def config(item: _Item) -> JobConfig:
@@ -115,9 +105,9 @@ def _copy_command(fs: "FileSystem", source: str, destination: str, overwrite: bo
     from alluxio_jobs.plans.transfer import MigrateConfig, MigrateResult
 
     src, dst = _check_copy(fs, source, destination)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
-    wt = None if write_type is None else _write_type(write_type)
+    check_int("batch_size", batch_size, 1)
+    check_int("active_jobs", active_jobs, 1)
+    wt = None if write_type is None else write_type_of(write_type)
 
     def config(item: _Item) -> JobConfig:
         return MigrateConfig(source=item.path, destination=item.destination,
@@ -178,8 +168,8 @@ def persist(fs: "FileSystem", path: str, *, overwrite: bool = False, batch_size:
     from alluxio_jobs.plans.transfer import PersistConfig
 
     path = normalize_path(path)
-    _check_count("batch_size", batch_size)
-    _check_count("active_jobs", active_jobs)
+    check_int("batch_size", batch_size, 1)
+    check_int("active_jobs", active_jobs, 1)
     fs.get_status(path)
 
     def config(item: _Item) -> JobConfig:

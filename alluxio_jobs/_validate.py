@@ -1,4 +1,5 @@
-"""attrs validators that raise :class:`~alluxio_jobs.errors.JobConfigError` naming the field."""
+"""attrs validators, and checks of plain arguments, that raise
+:class:`~alluxio_jobs.errors.JobConfigError` naming the field."""
 
 import math
 from collections.abc import Callable
@@ -72,3 +73,24 @@ def finite(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     """Reject infinity and NaN."""
     if not math.isfinite(value):
         raise JobConfigError(attribute.name, value, "must be a finite number")
+
+
+def check_int(field: str, value: object, minimum: int) -> int:
+    """An argument that must be an int (never a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise JobConfigError(field, value, f"must be an int >= {minimum}")
+    return value
+
+
+def check_number(field: str, value: object, *, above: float | None = None,
+                 at_least: float | None = None) -> float:
+    """An argument that must be a number (never a bool, never NaN) above ``above`` or
+    at least ``at_least``."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if above is not None and not (number is not None and number > above):
+        raise JobConfigError(field, value, f"must be a number > {above:g}")
+    if at_least is not None and not (number is not None and number >= at_least):
+        raise JobConfigError(field, value, f"must be a number >= {at_least:g}")
+    if number is None:
+        raise JobConfigError(field, value, "must be a number")
+    return float(number)

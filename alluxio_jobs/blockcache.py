@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import fsspec
 
+from alluxio_jobs._validate import check_int
 from alluxio_jobs.checksums import crc32
 from alluxio_jobs.errors import CacheFullError, StorageError, WorkerNotFoundError
 from alluxio_jobs.model import WorkerInfo
@@ -89,11 +90,7 @@ class BlockCache(abc.ABC):
     """
 
     def __init__(self, capacity: int, name: str = "block cache") -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            from alluxio_jobs.errors import JobConfigError
-
-            raise JobConfigError("capacity", capacity, "must be an int >= 0")
-        self.capacity = capacity
+        self.capacity = check_int("capacity", capacity, 0)
         self.name = name
         self._lock = threading.Lock()
         self._sizes: dict[int, int] = {}

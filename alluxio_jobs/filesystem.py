@@ -31,6 +31,7 @@ from typing import Any, Literal, Self
 import fsspec
 
 from alluxio_jobs._async_persist import AsyncPersister
+from alluxio_jobs._validate import check_int, check_number
 from alluxio_jobs.blockcache import (
     BlockCache,
     BlockNetwork,
@@ -315,11 +316,9 @@ class FileSystem:
         info = self.get_status(path)
         if info.is_folder:
             raise JobConfigError("path", info.path, "is a directory")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise JobConfigError("offset", offset, "must be an int >= 0")
-        if length is not None and (isinstance(length, bool) or not isinstance(length, int)
-                                   or length < 0):
-            raise JobConfigError("length", length, "must be an int >= 0")
+        check_int("offset", offset, 0)
+        if length is not None:
+            check_int("length", length, 0)
         end = info.length if length is None else min(info.length, offset + length)
         out = bytearray()
         for block in info.blocks:
@@ -493,23 +492,24 @@ class FileSystem:
         :raises JobConfigError: ``older_than`` is negative
         """
         path = normalize_path(path)
-        if isinstance(older_than, bool) or not isinstance(older_than, int | float) or not (
-                older_than >= 0):
-            raise JobConfigError("older_than", older_than, "must be a number >= 0")
-        now = time.time()
-        removed = []
+        check_number("older_than", older_than, at_least=0)
+        # each UFS directory once: a path inside a mount under "/" is also inside "/"
+        sweeps: dict[tuple[str, str], fsspec.AbstractFileSystem] = {}
         for mount in self.namespace.mounts():
             if is_under(path, mount.alluxio_path):
-                roots = [path]
+                root = path
             elif mount.alluxio_path == path or is_under(mount.alluxio_path, path):
-                roots = [mount.alluxio_path]
+                root = mount.alluxio_path
             else:
                 continue
-            for root in roots:
-                ufs = self.namespace.filesystem(root)
-                location = self.namespace.ufs_location(root)
-                if ufs is not None and location is not None:
-                    removed += remove_temp_files(ufs, location.path, older_than, now)
+            ufs = self.namespace.filesystem(root)
+            location = self.namespace.ufs_location(root)
+            if ufs is not None and location is not None:
+                sweeps[(location.spec, location.path)] = ufs
+        now = time.time()
+        removed = []
+        for (_spec, ufs_root), ufs in sweeps.items():
+            removed += remove_temp_files(ufs, ufs_root, older_than, now)
         return removed
 
     def workers(self) -> list[WorkerInfo]:

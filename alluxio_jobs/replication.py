@@ -15,7 +15,9 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from alluxio_jobs.commands import DEFAULT_ACTIVE_JOBS, CommandHandle, _Item, _Run
+from alluxio_jobs._command_run import _Item, _Run
+from alluxio_jobs._validate import check_number
+from alluxio_jobs.commands import DEFAULT_ACTIVE_JOBS, CommandHandle
 from alluxio_jobs.errors import (
     AlluxioJobsError,
     ClosedError,
@@ -46,10 +48,8 @@ class ReplicationChecker:
 
     def __init__(self, fs: "FileSystem", *, interval: float = 60.0,
                  max_active_jobs: int | None = None) -> None:
-        if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
-            raise JobConfigError("interval", interval, "must be a number > 0")
         self.fs = fs
-        self.interval = float(interval)
+        self.interval = check_number("interval", interval, above=0)
         capacity = fs.master.config.job_capacity
         self.max_active_jobs = (max(1, int(capacity * 0.1)) if max_active_jobs is None
                                 else max_active_jobs)

@@ -11,6 +11,7 @@ import enum
 
 import attrs
 
+from alluxio_jobs._validate import check_int
 from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.model import WorkerInfo
 
@@ -147,8 +148,7 @@ class BlockCommit:
 
 
 def check_block_size(block_size: object) -> None:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise JobConfigError("block_size", block_size, "must be an int >= 1")
+    check_int("block_size", block_size, 1)
 
 
 def write_type_of(value: object) -> WriteType:

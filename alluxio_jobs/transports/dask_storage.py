@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "Storage on Dask needs Dask distributed: pip install 'alluxio_jobs[dask]'"
     ) from exc
 
+from alluxio_jobs._validate import check_int, check_number
 from alluxio_jobs.blockcache import (
     RESOURCE_KEY,
     BlockCache,
@@ -348,13 +349,11 @@ class DaskBlockNetwork(_Blocks):
                  cache_factory: CacheFactory | None = None, timeout: float = 60.0) -> None:
         if not isinstance(client, distributed.Client):
             raise JobConfigError("client", client, "must be a distributed.Client")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            raise JobConfigError("capacity", capacity, "must be an int >= 0")
+        check_int("capacity", capacity, 0)
         if cache_factory is not None and not callable(cache_factory):
             raise JobConfigError("cache_factory", cache_factory, "must be callable")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise JobConfigError("timeout", timeout, "must be a number > 0")
-        super().__init__(f"alluxio-blocks-{uuid.uuid4().hex[:8]}", float(timeout))
+        timeout = check_number("timeout", timeout, above=0)
+        super().__init__(f"alluxio-blocks-{uuid.uuid4().hex[:8]}", timeout)
         self.client: Any = client  # partly unannotated
         self.capacity = capacity
         self._factory = cache_factory
