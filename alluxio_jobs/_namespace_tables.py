@@ -16,7 +16,7 @@ import fsspec
 from sortedcontainers import SortedDict
 
 from alluxio_jobs._paths import ancestors, is_under
-from alluxio_jobs.errors import JobConfigError, StorageError
+from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.model import WorkerInfo
 from alluxio_jobs.storage_model import (
     DEFAULT_BLOCK_SIZE,
@@ -26,7 +26,7 @@ from alluxio_jobs.storage_model import (
     PersistenceState,
     check_block_size,
 )
-from alluxio_jobs.ufs import is_temp_name
+from alluxio_jobs.ufs import is_temp_name, ufs_call_if_exists
 
 __all__ = ["NamespaceTables"]
 
@@ -164,12 +164,9 @@ class NamespaceTables:
         if mount is None:
             return
         ufs_path = mount.ufs_path(path)
-        try:
-            info = mount.fs.info(ufs_path)
-        except FileNotFoundError:
+        info = ufs_call_if_exists(ufs_path, mount.fs.info, ufs_path)
+        if info is None:
             return
-        except Exception as exc:
-            raise StorageError(ufs_path, f"{type(exc).__name__}: {exc}") from exc
         with self._lock:
             if generation == self._generation:
                 self._adopt_ufs_entry(path, ufs_path, info)
@@ -181,12 +178,9 @@ class NamespaceTables:
         if mount is None:
             return
         ufs_dir = mount.ufs_path(directory)
-        try:
-            entries = mount.fs.ls(ufs_dir, detail=True)
-        except FileNotFoundError:
+        entries = ufs_call_if_exists(ufs_dir, mount.fs.ls, ufs_dir, detail=True)
+        if entries is None:
             return
-        except Exception as exc:
-            raise StorageError(ufs_dir, f"{type(exc).__name__}: {exc}") from exc
         with self._lock:
             if generation != self._generation:
                 return

@@ -24,6 +24,7 @@ __all__ = [
     "remove_temp_files",
     "temp_ufs_path",
     "ufs_call",
+    "ufs_call_if_exists",
     "ufs_exists",
     "ufs_remove_quietly",
     "ufs_replace",
@@ -56,6 +57,18 @@ def ufs_call(path: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     """Run a UFS operation, turning its errors into :class:`StorageError` for ``path``."""
     try:
         return fn(*args, **kwargs)
+    except AlluxioJobsError:
+        raise
+    except Exception as exc:
+        raise StorageError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def ufs_call_if_exists(path: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """:func:`ufs_call`, but None when ``path`` does not exist (FileNotFoundError)."""
+    try:
+        return fn(*args, **kwargs)
+    except FileNotFoundError:
+        return None
     except AlluxioJobsError:
         raise
     except Exception as exc:
@@ -111,12 +124,7 @@ def remove_temp_files(fs: fsspec.AbstractFileSystem, root: str, older_than: floa
     changed at least ``older_than`` seconds before ``now``; returns their paths. A
     file whose age the filesystem does not tell is removed only if ``older_than`` is
     0. Files that vanish meanwhile are skipped."""
-    try:
-        found = ufs_call(root, fs.find, root, detail=True)
-    except StorageError as exc:
-        if isinstance(exc.__cause__, FileNotFoundError):
-            return []
-        raise
+    found = ufs_call_if_exists(root, fs.find, root, detail=True) or {}
     removed = []
     for path, entry in sorted(found.items()):
         if not is_temp_name(path):
