@@ -10,13 +10,15 @@ wakes the command's thread, as does a cancel.
 import collections
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
 from alluxio_jobs.errors import JobConfigError, JobNotFoundError, ResourceExhaustedError
 from alluxio_jobs.model import JobInfo, Status
 from alluxio_jobs.plans.base import JobConfig
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from alluxio_jobs.commands import CommandTracker, _Cmd
@@ -157,3 +159,19 @@ class _Run:
                         self.succeed(item.label)
                     elif info.status is not Status.CANCELED:
                         self.fail(item.label, reason)
+
+
+def spread_large(items: Sequence[T], size: Callable[[T], int]) -> list[T]:
+    """``items`` with those of more than :data:`BATCH_TASK_BYTES` spread evenly through
+    the list (the others keep their order around them). Workers then copy the large
+    files' blocks while they work through small files, instead of copying every large
+    block first and every small file after: the two use the machine differently
+    (memory bandwidth against per-file work) and overlap well."""
+    from alluxio_jobs.plans.transfer import BATCH_TASK_BYTES
+
+    large = [item for item in items if size(item) > BATCH_TASK_BYTES]
+    if not large or len(large) == len(items):
+        return list(items)
+    small = iter(item for item in items if size(item) <= BATCH_TASK_BYTES)
+    slots = {len(items) * k // len(large): item for k, item in enumerate(large)}
+    return [slots[i] if i in slots else next(small) for i in range(len(items))]

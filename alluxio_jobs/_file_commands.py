@@ -10,7 +10,7 @@ by what its job did. They are re-exported by :mod:`alluxio_jobs.commands`.
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from alluxio_jobs._command_run import _Item, _Run
+from alluxio_jobs._command_run import _Item, _Run, spread_large
 from alluxio_jobs._validate import check_int
 from alluxio_jobs.errors import AlluxioJobsError, JobConfigError
 from alluxio_jobs.model import JobInfo, Status
@@ -72,8 +72,9 @@ def distributed_load(fs: "FileSystem", path: str, replication: int = 1, *,
             if f.cached_replicas() >= replication:
                 run.skip(f.path)
             else:
-                todo.append(_Item(f.path))
-        run.run_jobs(todo, config, "Load", batch_size, active_jobs, judge)
+                todo.append(f)
+        items = [_Item(f.path) for f in spread_large(todo, lambda f: f.length)]
+        run.run_jobs(items, config, "Load", batch_size, active_jobs, judge)
 
     return fs.commands.start("DIST_LOAD", f"distributedLoad {path} --replication {replication}",
                              body)

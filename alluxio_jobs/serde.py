@@ -340,11 +340,38 @@ def from_plain(value: Any) -> Any:
                                                   "mapping beside its tag")
         if tag == "":
             return from_dict(data)
-        cls = record_class(tag)
-        loose = _loose_fields(cls)
-        body = {k: from_plain(v) if k in loose else v for k, v in data.items()}
-        return _structure_attrs(body, cls)
+        return _record_from_plain(record_class(tag), data)
     return value
+
+
+def _record_from_plain(cls: type, data: dict[str, Any]) -> Any:
+    """A record from its tagged data: loose fields through :func:`from_plain`, the
+    others through the converter, each field on its own so that records rebuilt
+    inside a typed list are not structured a second time."""
+    loose = _loose_fields(cls)
+    if not loose:
+        return _structure_attrs(data, cls)
+    fields = attrs.fields_dict(cls)
+    kwargs = {}
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None:
+            raise JobConfigError(name, value, f"is not a field of {cls.__name__}")
+        if name in loose:
+            kwargs[name] = from_plain(value)
+            continue
+        try:
+            kwargs[name] = converter.structure(value, field.type)
+        except BaseValidationError as exc:
+            inner = _config_error(exc, value)
+            path = name if inner.field == "config" else f"{name}.{inner.field}"
+            raise JobConfigError(path, inner.value, inner.reason) from exc
+        except (TypeError, ValueError) as exc:
+            raise JobConfigError(name, value, str(exc)) from exc
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise JobConfigError(cls.__name__, data, str(exc)) from exc
 
 
 def record_class(tag: object) -> type:
@@ -375,6 +402,7 @@ _loose_cache: dict[type, frozenset[str]] = {}
 def _loose_fields(cls: type) -> frozenset[str]:
     found = _loose_cache.get(cls)
     if found is None:
+        _loose_cache[cls] = frozenset()  # a record that holds itself ends the recursion
         with contextlib.suppress(Exception):  # unresolvable hints count as Any
             attrs.resolve_types(cls)
         found = _loose_cache[cls] = frozenset(
@@ -387,5 +415,7 @@ def _is_loose(hint: Any) -> bool:
     from the hint alone."""
     if hint is None or hint is Any or hint is object or isinstance(hint, str):
         return True
+    if isinstance(hint, type) and attrs.has(hint):  # a record with a loose field
+        return bool(_loose_fields(hint))
     return any(_is_loose(arg) for arg in get_args(hint) if arg is not type(None)
                and not isinstance(arg, int | str | bool | bytes))

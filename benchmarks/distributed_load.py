@@ -96,9 +96,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4, help="task threads per worker")
     parser.add_argument("--batch-size", type=int, default=20, help="files per Load job")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out-dir", default=None, help="where the copies and caches go")
     args = parser.parse_args(argv)
     threads = 3 * args.threads
-    with tempfile.TemporaryDirectory(prefix="alluxio-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="alluxio-bench-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="alluxio-bench-out-", dir=args.out_dir) as out:
         src = os.path.join(tmp, "ufs")
         paths = generate(src, args.large, args.large_mib, args.small, args.small_kib)
         small = [p for p in paths if "/small/" in p]
@@ -110,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             so that no run pays for the previous one's writeback and each starts with
             the same memory free."""
             for old in ("copy", "cache"):
-                shutil.rmtree(os.path.join(tmp, old), ignore_errors=True)
-            path = os.path.join(tmp, name)
+                shutil.rmtree(os.path.join(out, old), ignore_errors=True)
+            path = os.path.join(out, name)
             os.makedirs(path)
             os.sync()
             return path

@@ -466,6 +466,7 @@ def test_modules_list_what_they_define(module_name: str) -> None:
 def test_task_data_is_plain_and_pickles() -> None:
     from alluxio_jobs.plans.cache import BlockSource, CachedBlock, EvictTaskArgs, LoadTaskArgs
     from alluxio_jobs.plans.transfer import (
+        BatchedPart,
         BatchedTaskArgs,
         MigrateResult,
         MigrateTaskArgs,
@@ -490,7 +491,7 @@ def test_task_data_is_plain_and_pickles() -> None:
         PersistResult(file_id=1, temp_ufs_path="/root/f.tmp", blocks=[cached]),
         MoveTaskArgs(block=block, source_worker_id=0),
         MoveResult(block=cached, source_worker_id=0),
-        BatchedTaskArgs(index=0, args=EvictTaskArgs(block_id=1)),
+        BatchedTaskArgs(parts=[BatchedPart(index=0, args=EvictTaskArgs(block_id=1))]),
     ]
     for record in records:
         assert pickle.loads(pickle.dumps(record)) == record

@@ -174,6 +174,24 @@ class JobPlan(abc.ABC, Generic[ConfigT, ArgsT, ResultT]):
         master-side state. Tasks never change master-side state themselves. Raising
         here fails the task. Default: nothing."""
 
+    def task_size(self, config: ConfigT, args: ArgsT) -> int | None:
+        """Bytes a task moves, for plans whose small tasks a ``BatchedJob`` may run
+        several at a time as one task of one worker (saving a dispatch, a thread
+        hand-off and a status update per task). Such a plan must also implement
+        :meth:`undo_task`. Default: ``None``, every task runs on its own."""
+        return None
+
+    def undo_task(self, config: ConfigT, args: ArgsT, result: ResultT,
+                  ctx: "RunTaskContext") -> None:
+        """On a worker: take back what a completed run of ``args`` did, because a task
+        run together with it failed or was canceled (see :meth:`task_size`). Default:
+        nothing."""
+
+    @property
+    def merges_tasks(self) -> bool:
+        """True when :meth:`undo_task` is overridden: :meth:`task_size` is then used."""
+        return type(self).undo_task is not JobPlan.undo_task
+
     @property
     def has_task_hook(self) -> bool:
         """False when :meth:`on_task_completed` is not overridden."""

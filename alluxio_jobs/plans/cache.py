@@ -102,11 +102,13 @@ class EvictTaskArgs:
 
 @attrs.frozen(kw_only=True)
 class CachedBlock:
-    """A task's report: its worker now holds a verified copy of this block."""
+    """A task's report: its worker now holds a verified copy of this block (``added``:
+    the task wrote it; otherwise it was there already)."""
 
     block_id: int
     length: int
     checksum: int
+    added: bool = False
 
 
 def block_source(block: FileBlockInfo) -> BlockSource:
@@ -209,7 +211,7 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
                 raise
             added.append(block.block_id)
             out.append(CachedBlock(block_id=block.block_id, length=block.length,
-                                   checksum=block_checksum))
+                                   checksum=block_checksum, added=True))
         ctx.check_canceled()
     except BaseException:
         for block_id in added:
@@ -392,6 +394,17 @@ class LoadPlan(JobPlan[LoadConfig, LoadTaskArgs, list[CachedBlock]]):
     def on_task_completed(self, config: LoadConfig, args: LoadTaskArgs,
                           result: list[CachedBlock], *, worker: WorkerInfo) -> None:
         record_cached(self.fs, result, worker)
+
+    def task_size(self, config: LoadConfig, args: LoadTaskArgs) -> int:
+        return sum(block.length for block in args.blocks)
+
+    def undo_task(self, config: LoadConfig, args: LoadTaskArgs, result: list[CachedBlock],
+                  ctx: RunTaskContext) -> None:
+        """Drop the copies the task wrote (not those it found)."""
+        cache = WorkerStorage.of(ctx.resources).cache
+        for block in result:
+            if block.added:
+                cache.remove(block.block_id)
 
     def describe_task(self, config: LoadConfig, args: LoadTaskArgs) -> str:
         return (f"LoadTask{{FilePath={args.file_path}, "
