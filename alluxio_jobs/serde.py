@@ -357,7 +357,7 @@ def _record_from_plain(cls: type, data: dict[str, Any]) -> Any:
         field = fields.get(name)
         if field is None:
             raise JobConfigError(name, value, f"is not a field of {cls.__name__}")
-        if name in loose:
+        if name in loose or field.type is None:
             kwargs[name] = from_plain(value)
             continue
         try:

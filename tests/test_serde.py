@@ -331,6 +331,14 @@ class Branch:
     config: JobConfig | None = None
 
 
+@attrs.frozen(kw_only=True)
+class Holder:
+    """A typed list of records that have loose fields (as BatchedTaskArgs' parts)."""
+
+    branches: list[Branch]
+    count: int = 0
+
+
 int64s = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what msgpack carries
 scalars = st.one_of(st.none(), st.booleans(), int64s, st.text(max_size=5),
                     st.binary(max_size=5), st.floats(allow_nan=False))
@@ -345,6 +353,9 @@ def _nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(Branch, name=st.text(max_size=5), leaves=st.lists(leaves, max_size=2),
                   extra=children, table=st.dictionaries(keys, children, max_size=2),
                   config=st.one_of(st.none(), sleeps)),
+        st.builds(Holder, branches=st.lists(st.builds(Branch, name=st.text(max_size=3),
+                                                      extra=children), max_size=2),
+                  count=int64s),
     )
 
 
@@ -413,6 +424,22 @@ def test_record_data_that_does_not_fit_names_the_field():
     with pytest.raises(JobConfigError) as info:
         from_plain({RECORD_TAG: "", "data": {"type": "Sleep", "time_ms": -1}})
     assert info.value.field == "time_ms"
+
+
+def test_records_in_a_typed_list_keep_their_tagged_fields_and_errors_name_the_field():
+    value = Holder(branches=[Branch(name="b", extra=Leaf(n=1))], count=2)
+    plain = to_plain(value)
+    branch = plain["data"]["branches"][0]
+    assert branch[RECORD_TAG] == "tests.test_serde:Branch"
+    assert branch["data"]["extra"][RECORD_TAG] == "tests.test_serde:Leaf"
+    assert from_plain(plain) == value
+    with pytest.raises(JobConfigError) as info:
+        from_plain({RECORD_TAG: "tests.test_serde:Holder",
+                    "data": {"branches": [], "count": "two"}})
+    assert (info.value.field, info.value.value) == ("count", "two")
+    with pytest.raises(JobConfigError) as info:
+        from_plain({RECORD_TAG: "tests.test_serde:Holder", "data": {"branches": [], "x": 1}})
+    assert info.value.field == "x"
 
 
 def test_record_class_finds_attrs_classes_only():

@@ -524,7 +524,7 @@ class BatchedJobPlan(JobPlan[BatchedJobConfig, BatchedTaskArgs, list[Any]]):
             for child, child_args, result in reversed(done):
                 try:
                     plan.undo_task(child, child_args, result, ctx)
-                except Exception:  # noqa: BLE001 - the first error is the task's
+                except Exception:  # the first error is the task's; log the others
                     logger.exception("could not undo a task of batched job %d", ctx.job_id)
             raise
         return [result for _child, _args, result in done]

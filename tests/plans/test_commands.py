@@ -1,9 +1,14 @@
 """Distributed commands: load, cp, mv, persist and free over many files."""
 
+import itertools
+import re
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from alluxio_jobs._command_run import spread_large
 from alluxio_jobs.commands import (
     distributed_cp,
     distributed_load,
@@ -21,6 +26,8 @@ from alluxio_jobs.errors import (
 )
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import MasterConfig, Status
+from alluxio_jobs.plans import transfer
+from alluxio_jobs.plans.transfer import BATCH_TASK_BYTES
 from alluxio_jobs.storage import PersistenceState
 from alluxio_jobs.testing import HoldConfig, ManualClock, conformance_plans
 from tests.plans.support import (
@@ -244,3 +251,36 @@ def test_canceling_a_command_waiting_for_a_full_master_ends_it(
     assert info.status is Status.CANCELED
     assert info.job_ids == []
     fs.master.cancel(held)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sizes=st.lists(st.sampled_from([1, BATCH_TASK_BYTES, BATCH_TASK_BYTES + 1]),
+                      max_size=60))
+def test_spread_large_spreads_the_large_and_keeps_the_rest_in_order(sizes: list[int]) -> None:
+    items = list(enumerate(sizes))
+    out = spread_large(items, lambda item: item[1])
+    assert sorted(out) == items  # a permutation
+    large = [i for i, (_n, size) in enumerate(out) if size > BATCH_TASK_BYTES]
+    small = [item for item in out if item[1] <= BATCH_TASK_BYTES]
+    assert small == [item for item in items if item[1] <= BATCH_TASK_BYTES]
+    assert [out[i] for i in large] == [item for item in items if item[1] > BATCH_TASK_BYTES]
+    if large and small:  # evenly spaced: gaps differ by at most one, from the start
+        assert large[0] == 0
+        gaps = [b - a for a, b in itertools.pairwise([*large, len(out)])]
+        assert max(gaps) - min(gaps) <= 1
+
+
+def test_a_load_of_large_and_small_files_spreads_the_large_through_its_batches(
+        fs: FileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "BATCH_TASK_BYTES", 2000)
+    small = files(fs, 12, "/data/in/a-small", size=300)
+    large = files(fs, 3, "/data/in/b-large", size=3000)
+    info = distributed_load(fs, "/data/in", batch_size=5).wait(WAIT)
+    assert info.status is Status.COMPLETED
+    assert sorted(info.completed) == sorted(small + large)
+    batches = [{p for t in fs.master.get_status(job_id, verbose=True).tasks
+                for p in re.findall(r"FilePath=([^,]+)", t.description)}
+               for job_id in info.job_ids]
+    assert [len(batch & set(large)) for batch in batches] == [1, 1, 1]  # one per batch
+    assert all(fs.get_status(p).in_alluxio_percentage == 100 for p in small + large)
+    assert_consistent(fs)

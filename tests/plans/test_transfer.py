@@ -1,17 +1,28 @@
 """Migrate, Persist, Move and BatchedJob on real bytes, with failures and cancels."""
 
+import itertools
 import os
+import re
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.filesystem import FileSystem
-from alluxio_jobs.model import Status
+from alluxio_jobs.model import Status, WorkerInfo
+from alluxio_jobs.plans.base import JobPlan, RunTaskContext, SelectContext
 from alluxio_jobs.plans.cache import LoadConfig
 from alluxio_jobs.plans.transfer import (
+    BATCH_TASK_BYTES,
+    BATCH_TASK_PARTS,
     BatchedJobConfig,
+    BatchedJobPlan,
+    BatchedPart,
+    BatchedTaskArgs,
     MigrateConfig,
     MoveConfig,
     PersistConfig,
@@ -389,3 +400,146 @@ def test_remove_temp_files_refuses_a_bad_age(fs: FileSystem, bad: object) -> Non
     with pytest.raises(JobConfigError) as err:
         fs.remove_temp_files(older_than=bad)  # type: ignore[arg-type]
     assert err.value.field == "older_than"
+
+
+# ------------------------------------------- BatchedJob: small tasks run together
+
+
+class _Sized(JobPlan[LoadConfig, tuple[int, int], int]):
+    """A child plan with given tasks: ``(task number, size)`` args on given workers."""
+
+    def __init__(self, tasks: list[tuple[int, int]], workers: list[WorkerInfo],
+                 accepts: dict[int, set[int]] | None = None) -> None:
+        self.tasks = tasks
+        self.workers = workers
+        self.accepts = accepts or {}  # task number -> worker ids it may move to
+
+    def select_executors(self, config: LoadConfig, workers: Sequence[WorkerInfo],
+                         ctx: SelectContext) -> list[tuple[WorkerInfo, tuple[int, int]]]:
+        index = int(config.file_path.rsplit("/", 1)[1])
+        return [(self.workers[w], (index, size)) for w, size in [self.tasks[index]]]
+
+    def run_task(self, config: LoadConfig, args: tuple[int, int], ctx: RunTaskContext) -> int:
+        return args[0]
+
+    def task_size(self, config: LoadConfig, args: tuple[int, int]) -> int:
+        return args[1]
+
+    def undo_task(self, config: LoadConfig, args: tuple[int, int], result: int,
+                  ctx: RunTaskContext) -> None:
+        pass
+
+    def reschedule(self, config: LoadConfig, args: tuple[int, int], lost: WorkerInfo,
+                   workers: Sequence[WorkerInfo]) -> WorkerInfo | None:
+        ok = [w for w in workers if w.worker_id in self.accepts.get(args[0], set())]
+        return ok[0] if ok else None
+
+
+def _workers(n: int) -> list[WorkerInfo]:
+    return [WorkerInfo(worker_id=i, host=f"h{i}") for i in range(n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(tasks=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3 * BATCH_TASK_BYTES)),
+                      max_size=80))
+def test_batched_tasks_group_small_tasks_of_one_worker(tasks: list[tuple[int, int]]) -> None:
+    workers = _workers(3)
+    plan = BatchedJobPlan({"Load": _Sized(tasks, workers)})
+    config = BatchedJobConfig(job_type="Load",
+                              configs=[LoadConfig(file_path=f"/f/{i}") for i in range(len(tasks))])
+    selected = plan.select_executors(config, workers, SelectContext(job_id=1))
+    # every child task exactly once, on its own worker; a group keeps child order
+    flat = [(w.worker_id, part.index) for w, args in selected for part in args.parts]
+    assert sorted(index for _w, index in flat) == list(range(len(tasks)))
+    assert all(tasks[index][0] == w for w, index in flat)
+    for _worker, args in selected:
+        assert [p.index for p in args.parts] == sorted(p.index for p in args.parts)
+        sizes = [part.args[1] for part in args.parts]
+        if len(sizes) > 1:  # a group: small tasks, within both limits
+            assert sum(sizes) <= BATCH_TASK_BYTES
+            assert len(sizes) <= BATCH_TASK_PARTS
+    # no two groups of one worker could have been one
+    small = [(w.worker_id, sum(p.args[1] for p in a.parts), len(a.parts)) for w, a in selected
+             if all(p.args[1] <= BATCH_TASK_BYTES for p in a.parts)]
+    for worker in range(3):
+        groups = [(size, n) for w, size, n in small if w == worker]
+        for (size1, n1), (size2, n2) in itertools.pairwise(groups):
+            assert size1 + size2 > BATCH_TASK_BYTES or n1 + n2 > BATCH_TASK_PARTS
+
+
+def test_plans_that_cannot_undo_keep_one_task_per_child(fs: FileSystem) -> None:
+    for i in range(6):
+        fs.write(f"/data/m{i}", DATA[:100], write_type="MUST_CACHE")
+    info = completed(fs, BatchedJobConfig(job_type="Persist", configs=[
+        PersistConfig(file_path=f"/data/m{i}") for i in range(6)]))
+    assert len(fs.master.get_status(info.job_id, verbose=True).tasks) == 6
+
+
+def test_a_batched_load_of_small_files_runs_a_task_per_worker(fs: FileSystem) -> None:
+    for i in range(12):
+        put_ufs(fs, f"/data/f{i:02d}", DATA[:500 + i])
+    info = completed(fs, BatchedJobConfig(job_type="Load", configs=[
+        LoadConfig(file_path=f"/data/f{i:02d}") for i in range(12)]))
+    tasks = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert len(tasks) == 3
+    described = "; ".join(t.description for t in tasks)
+    assert sorted(re.findall(r"FilePath=(/data/f\d+)", described)) == [
+        f"/data/f{i:02d}" for i in range(12)]
+    assert all(fs.get_status(f"/data/f{i:02d}").in_alluxio_percentage == 100
+               for i in range(12))
+    assert all(fs.read(f"/data/f{i:02d}") == DATA[:500 + i] for i in range(12))
+    assert_consistent(fs)
+
+
+def _one_worker_batch(n: int) -> BatchedJobConfig:
+    return BatchedJobConfig(job_type="Load", configs=[
+        LoadConfig(file_path=f"/data/f{i}", worker_set=["local-worker-0"]) for i in range(n)])
+
+
+def test_a_failing_part_undoes_the_parts_before_it(flaky_fs: FileSystem,
+                                                   flaky: FlakyFileSystem) -> None:
+    for i in range(5):
+        put_ufs(flaky_fs, f"/data/f{i}", DATA[:700])
+    flaky.fail("read", "f3")
+    info = run(flaky_fs, _one_worker_batch(5))
+    assert info.status is Status.FAILED
+    assert "injected read failure" in info.error_message
+    (task,) = flaky_fs.master.get_status(info.job_id, verbose=True).tasks
+    assert task.description.count("LoadTask") == 5
+    assert cached_blocks(flaky_fs)[0] == []  # f0..f2 were copied, then taken back
+    assert all(flaky_fs.get_status(f"/data/f{i}").in_alluxio_percentage == 0
+               for i in range(5))
+    assert_consistent(flaky_fs)
+
+
+def test_a_cancel_between_parts_undoes_the_parts_before_it(flaky_fs: FileSystem,
+                                                           flaky: FlakyFileSystem) -> None:
+    for i in range(5):
+        put_ufs(flaky_fs, f"/data/f{i}", DATA[:700])
+    gate = flaky.hold("read", "f2")
+    job_id = flaky_fs.master.run(_one_worker_batch(5))
+    assert gate.entered.wait(WAIT)
+    flaky_fs.master.cancel(job_id)
+    gate.release.set()
+    info = flaky_fs.master.wait(job_id, timeout=WAIT)
+    assert info.status is Status.CANCELED
+    assert cached_blocks(flaky_fs)[0] == []
+    assert_consistent(flaky_fs)
+
+
+def test_a_batched_task_moves_where_every_part_accepts() -> None:
+    workers = _workers(4)
+    lost = workers[0]
+    config = BatchedJobConfig(job_type="Load",
+                              configs=[LoadConfig(file_path=f"/f/{i}") for i in range(3)])
+    args = BatchedTaskArgs(parts=[BatchedPart(index=i, args=(i, 1)) for i in range(3)])
+
+    def moved(accepts: dict[int, set[int]]) -> int | None:
+        plan = BatchedJobPlan({"Load": _Sized([(0, 1)] * 3, workers, accepts)})
+        choice = plan.reschedule(config, args, lost, workers[1:])
+        return None if choice is None else choice.worker_id
+
+    assert moved({0: {1, 2, 3}, 1: {1, 2, 3}, 2: {1, 2, 3}}) == 1
+    assert moved({0: {1, 3}, 1: {2, 3}, 2: {3}}) == 3  # the parts' first choices differ
+    assert moved({0: {1}, 1: {2}, 2: {1, 2}}) is None  # no worker suits them all
+    assert moved({0: {1}, 1: set(), 2: {1}}) is None  # one part cannot move at all
