@@ -298,6 +298,9 @@ class MemoryBlockCache(BlockCache):
             self._used = 0
 
 
+#: a block's temporary file: new (never another writer's), closed on exec
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
 #: errnos that mean the disk under a directory cache is full
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -334,17 +337,17 @@ class DirectoryBlockCache(BlockCache):
 
     def _open(self, block_id: int) -> Any:
         tmp = os.path.join(self.root, f".tmp-{block_id}-{os.getpid()}-{next(self._writes)}")
-        try:
-            return tmp, open(tmp, "wb", buffering=0)  # closed by _commit or _abort
+        try:  # a raw descriptor: no buffering to bypass, no fstat (closed by _commit/_abort)
+            return tmp, os.open(tmp, _WRITE_FLAGS, 0o644)
         except OSError as exc:
             raise StorageError(self._path(block_id), f"cannot write block: {exc}") from exc
 
     def _write(self, handle: Any, data: bytes | memoryview) -> None:
-        tmp, f = handle
+        tmp, fd = handle
         view = memoryview(data)
         try:
             while view:
-                view = view[f.write(view):]
+                view = view[os.write(fd, view):]
         except OSError as exc:
             if exc.errno in _DISK_FULL:
                 raise CacheFullError(tmp, f"{self.name} is full: its disk has no room ({exc})",
@@ -352,17 +355,17 @@ class DirectoryBlockCache(BlockCache):
             raise StorageError(tmp, f"cannot write block: {exc}") from exc
 
     def _commit(self, handle: Any, block_id: int) -> None:
-        tmp, f = handle
+        tmp, fd = handle
         try:
-            f.close()
+            os.close(fd)
             os.replace(tmp, self._path(block_id))
         except OSError as exc:
             raise StorageError(self._path(block_id), f"cannot write block: {exc}") from exc
 
     def _abort(self, handle: Any) -> None:
-        tmp, f = handle
+        tmp, fd = handle
         with contextlib.suppress(OSError):
-            f.close()
+            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
