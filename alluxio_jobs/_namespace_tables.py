@@ -15,7 +15,7 @@ import attrs
 import fsspec
 from sortedcontainers import SortedDict
 
-from alluxio_jobs._paths import ancestors, is_under
+from alluxio_jobs._paths import ancestors, is_under, parent_path
 from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.model import WorkerInfo
 from alluxio_jobs.storage_model import (
@@ -230,9 +230,9 @@ class NamespaceTables:
             offset += length
         self._files[file.path] = file
         self._by_id[file.file_id] = file
-        for ancestor in ancestors(file.path):
-            if ancestor not in self._dirs:
-                self._add_dir(ancestor, in_ufs=file.state is PersistenceState.PERSISTED)
+        parent = parent_path(file.path)
+        if parent not in self._dirs:  # a known directory's ancestors are known too
+            self._add_dir(parent, in_ufs=file.state is PersistenceState.PERSISTED)
 
     def _add_dir(self, path: str, in_ufs: bool) -> None:
         self._dirs[path] = self._dirs.get(path, False) or in_ufs
