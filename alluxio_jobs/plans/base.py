@@ -57,12 +57,18 @@ class WorkflowConfig(JobConfig):
 
 
 class SelectContext:
-    """What ``select_executors`` may use on the master side."""
+    """What ``select_executors`` may use on the master side.
 
-    __slots__ = ("job_id",)
+    ``memo`` is scratch space for one job's selection, shared by the children of a
+    ``BatchedJob``: e.g. a snapshot of the workers' free space, taken once for all of
+    them. Key it by something of your plan's own.
+    """
+
+    __slots__ = ("job_id", "memo")
 
     def __init__(self, *, job_id: int) -> None:
         self.job_id = job_id
+        self.memo: dict[object, Any] = {}
 
     def __repr__(self) -> str:
         return f"SelectContext(job_id={self.job_id})"

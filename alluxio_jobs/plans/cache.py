@@ -258,23 +258,21 @@ class _Chooser:
         self._rotor = itertools.count()
         self._lock = threading.Lock()
         self._work: dict[int, int] = {}  # worker id -> cost of the copies given to it
-        self._last: tuple[int, dict[int, int]] | None = None  # (job id, its free space)
 
-    def start(self, fs: "FileSystem", job_id: int | None = None) -> dict[int, int]:
+    def start(self, fs: "FileSystem", ctx: SelectContext | None = None) -> dict[int, int]:
         """Free bytes per worker, to be drawn down as copies are chosen. The children
-        of one batched job share one snapshot: asking every cache for each of
-        them would cost more than choosing, and the snapshot already counts what the
-        earlier children were given."""
-        with self._lock:
-            if job_id is not None and self._last is not None and self._last[0] == job_id:
-                return self._last[1]
+        of one batched job share one snapshot (in ``ctx.memo``): asking every cache for
+        each of them would cost more than choosing, and the snapshot already counts
+        what the earlier children were given."""
+        if ctx is not None and self in ctx.memo:
+            free: dict[int, int] = ctx.memo[self]
+            return free
         try:
             free = {u.worker.worker_id: u.free for u in fs.network.usage()}
         except Exception:  # noqa: BLE001 - placement is only a preference
             free = {}
-        if job_id is not None:
-            with self._lock:
-                self._last = (job_id, free)
+        if ctx is not None:
+            ctx.memo[self] = free
         return free
 
     def choose(self, candidates: Sequence[WorkerInfo], n: int, length: int,
@@ -363,7 +361,7 @@ class LoadPlan(JobPlan[LoadConfig, LoadTaskArgs, list[CachedBlock]]):
              and w.host not in config.excluded_worker_set),
             key=lambda w: w.worker_id)
         ufs = _ufs_of(self.fs, info)
-        free = self._chooser.start(self.fs, ctx.job_id) if any(
+        free = self._chooser.start(self.fs, ctx) if any(
             config.replication > len(b.locations) for b in info.blocks) else {}
         given: dict[int, int] = {}
         assigned: dict[int, list[BlockSource]] = {}

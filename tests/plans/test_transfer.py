@@ -543,3 +543,25 @@ def test_a_batched_task_moves_where_every_part_accepts() -> None:
     assert moved({0: {1, 3}, 1: {2, 3}, 2: {3}}) == 3  # the parts' first choices differ
     assert moved({0: {1}, 1: {2}, 2: {1, 2}}) is None  # no worker suits them all
     assert moved({0: {1}, 1: set(), 2: {1}}) is None  # one part cannot move at all
+
+
+def test_the_children_of_a_batched_load_share_one_look_at_free_space(
+        fs: FileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(6):
+        put_ufs(fs, f"/data/f{i}", DATA[:900])
+    real = fs.network.usage
+    asked: list[int] = []
+
+    def usage() -> object:
+        asked.append(1)
+        return real()
+
+    monkeypatch.setattr(fs.network, "usage", usage)
+    completed(fs, BatchedJobConfig(job_type="Load", configs=[
+        LoadConfig(file_path=f"/data/f{i}") for i in range(4)]))
+    assert len(asked) == 1
+    completed(fs, LoadConfig(file_path="/data/f4"))
+    completed(fs, LoadConfig(file_path="/data/f5"))
+    assert len(asked) == 3
+    # the shared snapshot counted each child's copies: every worker got some
+    assert sum(1 for blocks in cached_blocks(fs).values() if blocks) == 3
