@@ -21,6 +21,7 @@ from concurrent.futures import CancelledError, Future
 from typing import Any, Self
 
 from alluxio_jobs._journal import BatchRows, StoreWriter, restore
+from alluxio_jobs._lost_workers import LostWorkerDetector
 from alluxio_jobs._tracker import JobTracker, Outcome
 from alluxio_jobs.errors import (
     AlluxioJobsError,
@@ -131,12 +132,7 @@ class JobMaster:
         self._last_now = 0
         self._next_id = int(clock() * 1000) + 10_000  # Alluxio's JobIdGenerator
         self._waiters: dict[int, _Waiter] = {}
-        self._lost_workers: set[int] = set()
-        # worker id -> (its last reported heartbeat, the master's time when that changed):
-        # silence is measured on the master's clock, whatever clock the workers use
-        self._heard: dict[int, tuple[int, int]] = {}
         self._closed = False
-        self._stop = threading.Event()
         self.store = store
         self._writer: StoreWriter | None = None
         self._unwritten: set[int] = set()  # taken by the store writer, not yet written
@@ -151,9 +147,9 @@ class JobMaster:
             self._writer = StoreWriter(store, config.store_flush_interval, self._take_batch,
                                        self._written, self._cancel_request,
                                        self.transport.worker_health)
-        self._detector = threading.Thread(
-            target=self._detect_lost_workers, name="alluxio-job-master-lost-workers", daemon=True
-        )
+        self._detector = LostWorkerDetector(
+            timeout=config.worker_timeout, interval=config.lost_worker_interval,
+            health=self.transport.worker_health, now=self._locked_now, on_lost=self.fail_worker)
         self._detector.start()
         for job_id, job_config in rerun:
             try:
@@ -285,10 +281,8 @@ class JobMaster:
             now = self._now()
             outcomes = [self._tracker.cancel(jid, now) for jid in self._tracker.unfinished_ids()]
         self._follow(outcomes, "job master closed")
-        self._stop.set()
+        self._detector.close()
         self.transport.close()
-        if self._detector is not threading.current_thread():
-            self._detector.join()
         if self._writer is not None:
             self._writer.close()
             assert self.store is not None
@@ -301,6 +295,10 @@ class JobMaster:
         self.close()
 
     # ---------------------------------------------------------------- submission
+
+    def _locked_now(self) -> int:
+        with self._guard:
+            return self._now()
 
     def _now(self) -> int:
         """The clock in ms, never earlier than a time already used (call under the lock)."""
@@ -361,7 +359,7 @@ class JobMaster:
 
     def _live_workers(self) -> Sequence[WorkerInfo]:
         workers = self.transport.workers()
-        lost = self._lost_workers
+        lost = self._detector.lost
         return [w for w in workers if w.worker_id not in lost] if lost else workers
 
     def _follow(self, outcomes: builtins.list[Outcome], reason: str | None = None) -> None:
@@ -592,38 +590,13 @@ class JobMaster:
 
     # --------------------------------------------------------------- lost workers
 
-    def _detect_lost_workers(self) -> None:
-        """Alluxio's LostWorkerDetectionHeartbeatExecutor, every ``lost_worker_interval``."""
-        while not self._stop.wait(self.config.lost_worker_interval):
-            try:
-                self.check_lost_workers()
-            except Exception:
-                logger.exception("lost-worker check failed")
-
     def check_lost_workers(self) -> builtins.list[WorkerInfo]:
         """Declare lost every worker whose heartbeat has not changed for ``worker_timeout``
         seconds of the master's clock, and fail or move its tasks; returns them.
 
         Runs by itself every ``lost_worker_interval``; tests may call it directly.
         """
-        health = self.transport.worker_health()
-        timeout_ms = int(self.config.worker_timeout * 1000)
-        lost = []
-        with self._guard:
-            now = self._now()
-            heard = self._heard
-            for h in health:
-                last = heard.get(h.worker_id)
-                if last is None or last[0] != h.last_updated:
-                    heard[h.worker_id] = last = (h.last_updated, now)
-                if now - last[1] <= timeout_ms:
-                    self._lost_workers.discard(h.worker_id)
-                elif h.worker_id not in self._lost_workers:
-                    self._lost_workers.add(h.worker_id)
-                    lost.append(WorkerInfo(worker_id=h.worker_id, host=h.host))
-        for worker in lost:
-            self.fail_worker(worker)
-        return lost
+        return self._detector.check()
 
     def fail_worker(self, worker: WorkerInfo) -> None:
         """Treat ``worker`` as lost now: each of its unfinished tasks is re-scheduled on
