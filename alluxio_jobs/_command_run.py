@@ -89,7 +89,7 @@ class _Run:
         Items of a canceled job that did not succeed are left uncounted.
 
         Nothing polls: each job's done callback wakes this thread, as does a cancel."""
-        from alluxio_jobs.plans.transfer import BatchedJobConfig
+        from alluxio_jobs.plans.batched import BatchedJobConfig
 
         master = self.fs.master
         wake = self.cmd.wake
@@ -167,7 +167,7 @@ def spread_large(items: Sequence[T], size: Callable[[T], int]) -> list[T]:
     files' blocks while they work through small files, instead of copying every large
     block first and every small file after: the two use the machine differently
     (memory bandwidth against per-file work) and overlap well."""
-    from alluxio_jobs.plans.transfer import BATCH_TASK_BYTES
+    from alluxio_jobs.plans.batched import BATCH_TASK_BYTES
 
     large = [item for item in items if size(item) > BATCH_TASK_BYTES]
     if not large or len(large) == len(items):

@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 def register_storage_plans(plans: PlanRegistry, fs: "FileSystem") -> PlanRegistry:
     """Add the data job types (Load, Migrate, Persist, Evict, Replicate, SetReplica,
     Move, BatchedJob, Compact) acting on ``fs`` to ``plans``; returns ``plans``."""
+    from alluxio_jobs.plans.batched import BatchedJobConfig, BatchedJobPlan
     from alluxio_jobs.plans.cache import (
         EvictConfig,
         EvictPlan,
@@ -91,8 +92,6 @@ def register_storage_plans(plans: PlanRegistry, fs: "FileSystem") -> PlanRegistr
         SetReplicaPlan,
     )
     from alluxio_jobs.plans.transfer import (
-        BatchedJobConfig,
-        BatchedJobPlan,
         MigrateConfig,
         MigratePlan,
         MoveConfig,

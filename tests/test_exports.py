@@ -27,6 +27,7 @@ PUBLIC_MODULES = [
     "alluxio_jobs.replication",
     "alluxio_jobs.plans.cache",
     "alluxio_jobs.plans.transfer",
+    "alluxio_jobs.plans.batched",
 ]
 
 

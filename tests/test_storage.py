@@ -445,6 +445,7 @@ def test_concurrent_writes_and_listings(fs: FileSystem) -> None:
 @pytest.mark.parametrize("module_name", [
     "alluxio_jobs.storage", "alluxio_jobs.blockcache", "alluxio_jobs.filesystem",
     "alluxio_jobs.commands", "alluxio_jobs.plans.cache", "alluxio_jobs.plans.transfer",
+    "alluxio_jobs.plans.batched",
     "alluxio_jobs.ufs", "alluxio_jobs.replication"])
 def test_modules_list_what_they_define(module_name: str) -> None:
     module = importlib.import_module(module_name)
@@ -457,10 +458,9 @@ def test_modules_list_what_they_define(module_name: str) -> None:
 
 
 def test_task_data_is_plain_and_pickles() -> None:
+    from alluxio_jobs.plans.batched import BatchedPart, BatchedTaskArgs
     from alluxio_jobs.plans.cache import BlockSource, CachedBlock, EvictTaskArgs, LoadTaskArgs
     from alluxio_jobs.plans.transfer import (
-        BatchedPart,
-        BatchedTaskArgs,
         MigrateResult,
         MigrateTaskArgs,
         MoveResult,

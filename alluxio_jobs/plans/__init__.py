@@ -16,8 +16,9 @@ from alluxio_jobs.plans.base import (
     WorkflowConfig,
 )
 from alluxio_jobs.plans.basic import NoopConfig, SleepConfig
+from alluxio_jobs.plans.batched import BatchedJobConfig
 from alluxio_jobs.plans.cache import EvictConfig, LoadConfig, ReplicateConfig, SetReplicaConfig
-from alluxio_jobs.plans.transfer import BatchedJobConfig, MigrateConfig, MoveConfig, PersistConfig
+from alluxio_jobs.plans.transfer import MigrateConfig, MoveConfig, PersistConfig
 from alluxio_jobs.plans.transform import CompactCommitConfig, CompactConfig, TableFormat
 from alluxio_jobs.plans.workflow import CompositeConfig
 

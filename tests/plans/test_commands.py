@@ -26,8 +26,8 @@ from alluxio_jobs.errors import (
 )
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import MasterConfig, Status
-from alluxio_jobs.plans import transfer
-from alluxio_jobs.plans.transfer import BATCH_TASK_BYTES
+from alluxio_jobs.plans import batched
+from alluxio_jobs.plans.batched import BATCH_TASK_BYTES
 from alluxio_jobs.storage import PersistenceState
 from alluxio_jobs.testing import HoldConfig, ManualClock, conformance_plans
 from tests.plans.support import (
@@ -272,7 +272,7 @@ def test_spread_large_spreads_the_large_and_keeps_the_rest_in_order(sizes: list[
 
 def test_a_load_of_large_and_small_files_spreads_the_large_through_its_batches(
         fs: FileSystem, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "BATCH_TASK_BYTES", 2000)
+    monkeypatch.setattr(batched, "BATCH_TASK_BYTES", 2000)
     small = files(fs, 12, "/data/in/a-small", size=300)
     large = files(fs, 3, "/data/in/b-large", size=3000)
     info = distributed_load(fs, "/data/in", batch_size=5).wait(WAIT)

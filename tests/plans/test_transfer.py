@@ -15,14 +15,16 @@ from alluxio_jobs.errors import JobConfigError
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import Status, WorkerInfo
 from alluxio_jobs.plans.base import JobPlan, RunTaskContext, SelectContext
-from alluxio_jobs.plans.cache import LoadConfig
-from alluxio_jobs.plans.transfer import (
+from alluxio_jobs.plans.batched import (
     BATCH_TASK_BYTES,
     BATCH_TASK_PARTS,
     BatchedJobConfig,
     BatchedJobPlan,
     BatchedPart,
     BatchedTaskArgs,
+)
+from alluxio_jobs.plans.cache import LoadConfig
+from alluxio_jobs.plans.transfer import (
     MigrateConfig,
     MoveConfig,
     PersistConfig,
