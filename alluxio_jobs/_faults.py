@@ -4,7 +4,6 @@ the faults a policy function picks (re-exported by :mod:`alluxio_jobs.testing`).
 import contextlib
 import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 
@@ -230,18 +229,19 @@ class FaultyTransport(WorkerTransport):
 
     def _hold(self, worker_id: int, request: TaskRequest, on_running: Callable[[], None] | None,
               outer: "Future[TaskResult]", fault: "Hold | Delay") -> None:
-        release = fault.event if isinstance(fault, Hold) else threading.Event()
-        canceled = threading.Event()
+        canceled = threading.Event()  # set by a cancel of the task, or by close
         key = (worker_id, request.job_id, request.task_id)
         with self._lock:
             self._held[key] = canceled
-        deadline = time.monotonic() + fault.seconds if isinstance(fault, Delay) else None
+            if self._closing.is_set():
+                canceled.set()
 
         def wait_then_forward() -> None:
-            while not (release.is_set() or canceled.is_set() or self._closing.is_set()):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                release.wait(0.01)
+            if isinstance(fault, Delay):
+                canceled.wait(fault.seconds)
+            else:  # the user's event cannot wake this thread on a cancel: look often
+                while not (fault.event.is_set() or canceled.is_set()):
+                    fault.event.wait(0.01)
             with self._lock:
                 self._held.pop(key, None)
             if canceled.is_set() or self._closing.is_set():
@@ -269,6 +269,8 @@ class FaultyTransport(WorkerTransport):
         self._closing.set()
         with self._lock:
             threads = list(self._threads)
+            for canceled in self._held.values():
+                canceled.set()
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join()

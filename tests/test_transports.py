@@ -130,6 +130,18 @@ def test_delay_fault_delivers_later(local: LocalTransport):
         assert faulty.submit(1, request(3)).result(WAIT).result == 3
 
 
+def test_a_delayed_task_can_be_canceled_and_close_does_not_wait_for_delays(
+        local: LocalTransport):
+    faulty = FaultyTransport(local, lambda w, r: Delay(3600))
+    canceled = faulty.submit(0, request(5))
+    pending = faulty.submit(1, request(6))
+    faulty.cancel(0, 5, 0)
+    assert canceled.result(WAIT).status is Status.CANCELED
+    assert not pending.done()
+    faulty.close()  # an hour-long delay would hang the test if close waited for it
+    assert pending.result(WAIT).status is Status.CANCELED
+
+
 def test_kill_worker_fails_its_running_tasks(local: LocalTransport):
     with FaultyTransport(local) as faulty:
         future = faulty.submit(0, request(config=HoldConfig(seconds=WAIT)))
