@@ -57,10 +57,10 @@ def distributed_load(fs: "FileSystem", path: str, replication: int = 1, *,
 
     def judge(item: _Item, info: JobInfo) -> str | None:
         try:
-            status = fs.get_status(item.path)
+            replicas = fs.namespace.cached_replicas(item.path, fs._live_ids())
         except AlluxioJobsError as exc:
             return str(exc)
-        if status.cached_replicas() >= replication:
+        if replicas >= replication:
             return None
         return _job_error(info) if info.status is not Status.COMPLETED else "not fully loaded"
 

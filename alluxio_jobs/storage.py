@@ -122,6 +122,21 @@ class Namespace(NamespaceTables):
 
     # ----------------------------------------------------------------- lookups
 
+    def cached_replicas(self, path: str, live: set[int] | None = None) -> int:
+        """``get_status(path, live).cached_replicas()`` without building the status (a
+        distributed load asks it of every file it loaded).
+
+        :raises NotFoundError: no such path
+        """
+        path = normalize_path(path)
+        with self._lock:
+            file = self._files.get(path)
+            if file is not None:
+                blocks = self._blocks
+                return min((sum(1 for w in blocks[b].locations if live is None or w in live)
+                            for b in file.block_ids), default=1 << 30)
+        return self.get_status(path, live).cached_replicas()
+
     def get_status(self, path: str, live: set[int] | None = None) -> FileInfo:
         """The file or directory at ``path``, loading it from its UFS if needed.
 

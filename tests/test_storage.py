@@ -9,13 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alluxio_jobs.blockcache import BlockCache, DirectoryBlockCache, MemoryBlockCache, checksum
 from alluxio_jobs.errors import CacheFullError, JobConfigError, NotFoundError, StorageError
 from alluxio_jobs.filesystem import FileSystem
-from alluxio_jobs.storage import Namespace, PersistenceState, WriteType, normalize_path
+from alluxio_jobs.model import WorkerInfo
+from alluxio_jobs.storage import (
+    BlockCommit,
+    Namespace,
+    PersistenceState,
+    WriteType,
+    normalize_path,
+)
 from tests.plans.support import (  # noqa: F401
     WAIT,
     FlakyFileSystem,
@@ -254,6 +261,27 @@ def test_ufs_files_appear_persisted_and_split_into_blocks(fs: FileSystem) -> Non
         "/data/b.bin", "/data/dir", "/data/dir/a.bin"]
     with pytest.raises(NotFoundError, match=r'Path "/data/missing" does not exist\.'):
         fs.get_status("/data/missing")
+
+
+@settings(max_examples=100, deadline=None)
+@given(copies=st.lists(st.sets(st.integers(0, 3)), min_size=3, max_size=3),
+       live=st.one_of(st.none(), st.sets(st.integers(0, 3))))
+def test_cached_replicas_is_the_status_count_without_the_status(
+        copies: list[set[int]], live: set[int] | None) -> None:
+    namespace = Namespace(block_size=1024)
+    file_id, block_ids = namespace.allocate(2560)
+    namespace.commit_file(
+        "/f", file_id=file_id, length=2560, block_size=1024, overwrite=False,
+        state=PersistenceState.NOT_PERSISTED,
+        blocks=[BlockCommit(block_id=b, length=min(1024, 2560 - i * 1024), checksum=7,
+                            locations=[WorkerInfo(worker_id=w, host=f"h{w}")
+                                       for w in sorted(copies[i])])
+                for i, b in enumerate(block_ids)])
+    expected = namespace.get_status("/f", live).cached_replicas()
+    assert namespace.cached_replicas("/f", live) == expected
+    assert namespace.cached_replicas("/", live) == namespace.get_status("/").cached_replicas()
+    with pytest.raises(NotFoundError):
+        namespace.cached_replicas("/missing")
 
 
 # ---------------------------------------------------------------- write / read

@@ -236,6 +236,8 @@ def record_cached(fs: "FileSystem", blocks: Sequence[CachedBlock], worker: Worke
 
 def partition(items: list[Any], n: int) -> list[list[Any]]:
     """Alluxio's ``CommonUtils.partition``: ``n`` round-robin sub-lists, empty ones dropped."""
+    if len(items) <= n:  # one item each (the common case: a small file's one block)
+        return [[item] for item in items]
     parts: list[list[Any]] = [[] for _ in range(n)]
     for i, item in enumerate(items):
         parts[i % n].append(item)
