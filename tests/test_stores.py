@@ -299,6 +299,27 @@ def test_a_version_2_store_is_migrated_and_reads_old_and_new_jobs(tmp_path: Path
     assert kinds == ["object", "array"]  # the old job as it was, the new one compact
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_reader_reads_an_older_store_as_it_is(tmp_path: Path, version: int):
+    path = tmp_path / "jobs.db"
+    job_id = 1_700_000_010_000
+    (_version_1_store if version == 1 else _version_2_store)(path, job_id)
+    with SQLiteJobStore(path, create=False) as store:  # e.g. a newer CLI
+        record = store.get(job_id)
+        assert record is not None
+        assert record.status is Status.COMPLETED
+        assert [i.job_id for i in StoreView(store).list_info()] == [job_id]
+        assert store.command_ids() == []
+        assert store.get_command(job_id + 1) is None
+        with pytest.raises(StoreError, match="opened by a reader"):
+            store.write([], [job_id], job_id + 1)
+    with sqlite3.connect(path) as db:
+        left = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        jobs = db.execute("SELECT count(*) FROM jobs").fetchone()
+    db.close()
+    assert (left, jobs) == ((str(version),), (1,))  # not migrated, nothing deleted
+
+
 def test_a_store_migrated_by_another_opener_meanwhile_is_not_migrated_twice(tmp_path: Path):
     path = tmp_path / "jobs.db"
     _version_1_store(path, 5)

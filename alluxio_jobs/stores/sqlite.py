@@ -120,6 +120,10 @@ class SQLiteJobStore(JobStore):
     """Job history in the SQLite file at ``path`` (created if missing, unless ``create``
     is false, as for a reader that must find an existing store).
 
+    An older store is migrated to this library's schema when it is opened, except by a
+    reader (``create=False``): a reader reads it as it is, so a newer CLI never changes
+    the schema of a store that an older master is still writing.
+
     :raises StoreError: the file is not a job store, is corrupt, or has a newer schema
     """
 
@@ -129,6 +133,8 @@ class SQLiteJobStore(JobStore):
         self._lock = threading.Lock()
         self._closed = False
         self._json_batches = False  # whether this SQLite has json_each (see _UPSERT_BATCH)
+        self._migrate = create
+        self._version = SCHEMA_VERSION  # the store's schema (older for a reader's old store)
         if not create and not os.path.exists(self.path):
             raise StoreError(f"no job store at {self.path}")
         try:
@@ -164,22 +170,27 @@ class SQLiteJobStore(JobStore):
                     "alluxio_jobs to use it")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                with self._transaction():
-                    # another process may have migrated it since we looked
-                    if target <= self._schema_version():
-                        continue
-                    for statement in _MIGRATIONS[target].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                        (str(target),))
+            if version and not self._migrate:
+                self._version = version  # a reader reads an older store as it is
+            else:
+                self._migrate_from(version)
         try:  # built into SQLite since 3.38, and into most builds before
             self._db.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')")
             self._json_batches = True
         except sqlite3.OperationalError:
             self._json_batches = False
+
+    def _migrate_from(self, version: int) -> None:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                # another process may have migrated it since we looked
+                if target <= self._schema_version():
+                    continue
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                                 (str(target),))
 
     def _schema_version(self) -> int:
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
@@ -271,6 +282,9 @@ class SQLiteJobStore(JobStore):
                command_deletes: Iterable[int]) -> None:
         """One transaction: job upserts as parameter tuples (``rows``) or JSON arrays
         (``batches``), deletes, commands and the next job id."""
+        if self._version < SCHEMA_VERSION:
+            raise StoreError(f"job store {self.path} has schema version {self._version} and "
+                             "was opened by a reader (create=False): it is not written")
         gone = [(job_id,) for job_id in deletes]
         cmd_rows = [(c.cmd_id, c.operation, c.description, c.status.value, c.total,
                      c.error_message, c.submitted, c.last_updated) for c in commands]
@@ -361,6 +375,9 @@ class SQLiteJobStore(JobStore):
     # -------------------------------------------------------------- commands
 
     def get_command(self, cmd_id: int, *, files: bool = True) -> CommandRecord | None:
+        if self._version < 2:  # a reader's store from before commands were stored
+            return None
+
         def read(db: sqlite3.Connection) -> CommandRecord | None:
             row = db.execute(f"SELECT {_CMD_COLUMNS} FROM commands WHERE cmd_id = ?",
                              (cmd_id,)).fetchone()
@@ -393,6 +410,8 @@ class SQLiteJobStore(JobStore):
                 self._db.execute("COMMIT")
 
     def command_ids(self, statuses: Iterable[Status] | None = None) -> list[int]:
+        if self._version < 2:  # a reader's store from before commands were stored
+            return []
         sql = "SELECT cmd_id FROM commands"
         params: list[str] = []
         if statuses is not None:
