@@ -161,11 +161,6 @@ class JobWorker:
                 item.state = _RUNNING
                 self._active += 1
             self._run(item)
-            with lock:
-                self._active -= 1
-                self._idle += 1
-                if self._gated:
-                    self._cond.notify()
 
     def _run(self, item: _WorkItem) -> None:
         if item.on_running is not None:
@@ -173,7 +168,17 @@ class JobWorker:
                 item.on_running()
             except Exception:
                 logger.exception("task-running callback failed for %s", item.key)
-        result = run_task(self.plans, item.request, self.info, item.cancel_event, self.resources)
+        try:
+            result = run_task(self.plans, item.request, self.info, item.cancel_event,
+                              self.resources)
+        finally:
+            # before the result is out: whoever sees the job finished must not still see
+            # its task counted as active in this worker's health
+            with self._lock:
+                self._active -= 1
+                self._idle += 1
+                if self._gated:
+                    self._cond.notify()
         self._resolve(item, result)
 
     def _resolve(self, item: _WorkItem, result: TaskResult | None,

@@ -13,6 +13,7 @@ from alluxio_jobs import (
     TaskRequest,
     TaskResult,
     TransportError,
+    WorkerInfo,
     WorkerLostError,
     WorkerNotFoundError,
     WorkerTransport,
@@ -31,6 +32,7 @@ from alluxio_jobs.testing import (
     check_transport,
     conformance_plans,
 )
+from alluxio_jobs.worker import JobWorker
 
 WAIT = 60.0
 
@@ -191,3 +193,24 @@ def test_a_worker_joining_later_takes_new_tasks(make_master):
     assert info.status is Status.COMPLETED
     hosts = {t.worker_host for t in master.get_status(job_id, verbose=True).tasks}
     assert hosts == {"local-worker-0", "local-worker-1"}
+
+
+def test_a_finished_task_is_no_longer_active_when_its_result_is_out():
+    # paused (pool 0) until the callbacks are in place, then one task at a time: each
+    # callback runs in the worker's thread as the result is set
+    worker = JobWorker(WorkerInfo(worker_id=0, host="w0"), conformance_plans(), pool_size=0)
+    try:
+        seen: list[tuple[int, int]] = []
+
+        def on_done(_future: object) -> None:
+            health = worker.health()
+            seen.append((health.num_active_tasks, health.unfinished_tasks))
+
+        futures = [worker.submit(request(job_id)) for job_id in (1, 2, 3)]
+        for future in futures:
+            future.add_done_callback(on_done)
+        worker.set_pool_size(1)
+        assert [f.result(WAIT).result for f in futures] == [1, 2, 3]
+        assert seen == [(0, 2), (0, 1), (0, 0)]  # never counted active once done
+    finally:
+        worker.close()
