@@ -103,7 +103,8 @@ class BatchedJobPlan(JobPlan[BatchedJobConfig, BatchedTaskArgs, list[Any]]):
         plan = self.children[config.job_type]
         merge = plan.merges_tasks
         tasks: list[tuple[WorkerInfo, list[BatchedPart]]] = []
-        open_: dict[int, tuple[list[BatchedPart], list[int]]] = {}  # worker -> parts, bytes
+        group: dict[int, list[BatchedPart]] = {}  # worker id -> its group still open
+        group_bytes: dict[int, int] = {}
         for index, child in enumerate(config.configs):
             for worker, args in plan.select_executors(child, workers, ctx):
                 part = BatchedPart(index=index, args=args)
@@ -111,13 +112,15 @@ class BatchedJobPlan(JobPlan[BatchedJobConfig, BatchedTaskArgs, list[Any]]):
                 if size is None or size > BATCH_TASK_BYTES:
                     tasks.append((worker, [part]))
                     continue
-                group = open_.get(worker.worker_id)
-                if (group is None or group[1][0] + size > BATCH_TASK_BYTES
-                        or len(group[0]) >= BATCH_TASK_PARTS):
-                    group = open_[worker.worker_id] = ([], [0])
-                    tasks.append((worker, group[0]))
-                group[0].append(part)
-                group[1][0] += size
+                wid = worker.worker_id
+                parts = group.get(wid)
+                if (parts is None or group_bytes[wid] + size > BATCH_TASK_BYTES
+                        or len(parts) >= BATCH_TASK_PARTS):
+                    parts = group[wid] = []
+                    group_bytes[wid] = 0
+                    tasks.append((worker, parts))
+                parts.append(part)
+                group_bytes[wid] += size
         return [(worker, BatchedTaskArgs(parts=parts)) for worker, parts in tasks]
 
     def run_task(self, config: BatchedJobConfig, args: BatchedTaskArgs,
