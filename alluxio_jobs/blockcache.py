@@ -301,6 +301,23 @@ class MemoryBlockCache(BlockCache):
 #: a block's temporary file: new (never another writer's), closed on exec
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
+
+class _TempFile:
+    """A block's temporary file as a raw descriptor (no file object, no buffering, no
+    ``fstat``), closed at most once: a descriptor closed twice could close another
+    thread's file that reused its number."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, _WRITE_FLAGS, 0o644)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
 #: errnos that mean the disk under a directory cache is full
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -337,13 +354,13 @@ class DirectoryBlockCache(BlockCache):
 
     def _open(self, block_id: int) -> Any:
         tmp = os.path.join(self.root, f".tmp-{block_id}-{os.getpid()}-{next(self._writes)}")
-        try:  # a raw descriptor: no buffering to bypass, no fstat (closed by _commit/_abort)
-            return tmp, os.open(tmp, _WRITE_FLAGS, 0o644)
+        try:
+            return _TempFile(tmp)  # closed by _commit or _abort
         except OSError as exc:
             raise StorageError(self._path(block_id), f"cannot write block: {exc}") from exc
 
     def _write(self, handle: Any, data: bytes | memoryview) -> None:
-        tmp, fd = handle
+        tmp, fd = handle.path, handle.fd
         view = memoryview(data)
         try:
             while view:
@@ -355,19 +372,17 @@ class DirectoryBlockCache(BlockCache):
             raise StorageError(tmp, f"cannot write block: {exc}") from exc
 
     def _commit(self, handle: Any, block_id: int) -> None:
-        tmp, fd = handle
         try:
-            os.close(fd)
-            os.replace(tmp, self._path(block_id))
+            handle.close()
+            os.replace(handle.path, self._path(block_id))
         except OSError as exc:
             raise StorageError(self._path(block_id), f"cannot write block: {exc}") from exc
 
     def _abort(self, handle: Any) -> None:
-        tmp, fd = handle
         with contextlib.suppress(OSError):
-            os.close(fd)
+            handle.close()
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(handle.path)
 
     def _read(self, block_id: int) -> bytes:
         try:

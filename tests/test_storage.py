@@ -93,9 +93,10 @@ def test_full_cache_refuses_and_keeps_nothing(cache_kind: str) -> None:
 def test_a_full_disk_under_a_directory_cache_is_a_full_cache(tmp_path: Path) -> None:
     class FullDisk(DirectoryBlockCache):
         def _open(self, block_id: int) -> object:  # writes go to /dev/full: ENOSPC
-            tmp, real = super()._open(block_id)
-            os.close(real)
-            return tmp, os.open("/dev/full", os.O_WRONLY)
+            handle = super()._open(block_id)
+            os.close(handle.fd)
+            handle.fd = os.open("/dev/full", os.O_WRONLY)
+            return handle
 
     cache = FullDisk(1000, tmp_path / "cache")
     try:
