@@ -96,6 +96,7 @@ class BlockCache(abc.ABC):
         self._sizes: dict[int, int] = {}
         self._checksums: dict[int, int] = {}
         self._used = 0  # bytes of stored blocks plus reservations of writes under way
+        self._claimed: set[int] = set()  # blocks reported by more than their writer
 
     # ------------------------------------------------------------- public API
 
@@ -146,14 +147,27 @@ class BlockCache(abc.ABC):
         with self._lock:
             return self._checksums.get(block_id)
 
-    def remove(self, block_id: int) -> bool:
-        """Drop the block; False if it was not cached here."""
+    def claim(self, block_id: int) -> None:
+        """Note that a task other than the block's writer reports this copy (it found
+        the block here, or wrote it too). Undoing the writer's task must then leave the
+        block (:meth:`remove` with ``unless_claimed``): the other task's report may be
+        recorded already."""
         with self._lock:
+            if block_id in self._sizes:
+                self._claimed.add(block_id)
+
+    def remove(self, block_id: int, *, unless_claimed: bool = False) -> bool:
+        """Drop the block; False if it was not cached here (or, with ``unless_claimed``,
+        if another task has claimed it)."""
+        with self._lock:
+            if unless_claimed and block_id in self._claimed:
+                return False
             size = self._sizes.pop(block_id, None)
             if size is None:
                 return False
             self._used -= size
             self._checksums.pop(block_id, None)
+            self._claimed.discard(block_id)
             self._delete(block_id)
         return True
 
@@ -187,6 +201,7 @@ class BlockCache(abc.ABC):
             old = self._sizes.get(block_id)
             if old is not None:  # a concurrent write of the same block replaced it
                 self._used -= old
+                self._claimed.add(block_id)  # both writers report it
             self._sizes[block_id] = length
             self._checksums[block_id] = block_checksum
 

@@ -517,3 +517,38 @@ def test_task_data_is_plain_and_pickles() -> None:
     ]
     for record in records:
         assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_a_claimed_block_survives_its_writers_undo(cache_kind: str) -> None:
+    cache = make_cache(cache_kind, 1000)
+    try:
+        cache.put(1, b"a" * 10)
+        cache.put(2, b"b" * 10)
+        cache.claim(1)  # another task found block 1 and reported it
+        cache.claim(3)  # not cached: nothing to claim
+        assert not cache.remove(1, unless_claimed=True)
+        assert cache.remove(2, unless_claimed=True)
+        assert cache.block_ids() == [1]
+        assert cache.remove(1)  # a plain remove (an evict) drops it, claim and all
+        cache.put(1, b"c" * 10)  # written again: a new, unclaimed copy
+        assert cache.remove(1, unless_claimed=True)
+        assert not cache.remove(3, unless_claimed=True)
+        assert (cache.block_ids(), cache.used) == ([], 0)
+    finally:
+        cache.close()
+
+
+def test_a_block_two_writers_committed_is_claimed(cache_kind: str) -> None:
+    cache = make_cache(cache_kind, 1000)
+    try:
+        first, second = cache.writer(5, 4), cache.writer(5, 4)  # both before a commit
+        assert first is not None
+        assert second is not None
+        for writer in (first, second):
+            writer.write(b"data")
+            writer.commit(checksum(b"data"))
+        assert not cache.remove(5, unless_claimed=True)  # either writer's undo keeps it
+        assert cache.get(5) == b"data"
+        assert cache.used == 4
+    finally:
+        cache.close()

@@ -191,12 +191,14 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
             if block.block_id in cache:
                 held = cache.checksum_of(block.block_id)
                 if held is not None and block.checksum in (None, held):
+                    cache.claim(block.block_id)
                     out.append(CachedBlock(block_id=block.block_id, length=block.length,
                                            checksum=held))
                     continue
                 cache.remove(block.block_id)  # a copy that does not match: replace it
             writer = cache.writer(block.block_id, block.length)
             if writer is None:  # another task cached it meanwhile
+                cache.claim(block.block_id)
                 held = cache.checksum_of(block.block_id)
                 if held is None:
                     raise StorageError(f"block {block.block_id}", "vanished while caching")
@@ -215,7 +217,7 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
         ctx.check_canceled()
     except BaseException:
         for block_id in added:
-            cache.remove(block_id)
+            cache.remove(block_id, unless_claimed=True)
         raise
     return out
 
@@ -227,8 +229,8 @@ def record_cached(fs: "FileSystem", blocks: Sequence[CachedBlock], worker: Worke
     try:
         stale = fs.namespace.add_locations(
             worker, [(b.block_id, b.length, b.checksum) for b in blocks])
-    except StorageError:
-        fs.network.remove_blocks(worker.worker_id, [b.block_id for b in blocks])
+    except StorageError:  # drop what the task wrote; what it found may be recorded
+        fs.network.remove_blocks(worker.worker_id, [b.block_id for b in blocks if b.added])
         raise
     if stale:
         fs.network.remove_blocks(worker.worker_id, stale)
@@ -400,11 +402,12 @@ class LoadPlan(JobPlan[LoadConfig, LoadTaskArgs, list[CachedBlock]]):
 
     def undo_task(self, config: LoadConfig, args: LoadTaskArgs, result: list[CachedBlock],
                   ctx: RunTaskContext) -> None:
-        """Drop the copies the task wrote (not those it found)."""
+        """Drop the copies the task wrote (not those it found, nor those another task
+        has reported since)."""
         cache = WorkerStorage.of(ctx.resources).cache
         for block in result:
             if block.added:
-                cache.remove(block.block_id)
+                cache.remove(block.block_id, unless_claimed=True)
 
     def describe_task(self, config: LoadConfig, args: LoadTaskArgs) -> str:
         return (f"LoadTask{{FilePath={args.file_path}, "

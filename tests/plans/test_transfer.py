@@ -567,3 +567,23 @@ def test_the_children_of_a_batched_load_share_one_look_at_free_space(
     assert len(asked) == 3
     # the shared snapshot counted each child's copies: every worker got some
     assert sum(1 for blocks in cached_blocks(fs).values() if blocks) == 3
+
+
+def test_undoing_a_group_keeps_a_copy_another_job_has_reported_meanwhile(
+        flaky_fs: FileSystem, flaky: FlakyFileSystem) -> None:
+    for i in range(2):
+        put_ufs(flaky_fs, f"/data/f{i}", DATA[:700])
+    gate = flaky.hold("read", "f1")
+    grouped = flaky_fs.master.run(_one_worker_batch(2))  # copies f0, then waits on f1
+    assert gate.entered.wait(WAIT)
+    # another job finds f0's copy in the cache and reports it: it is recorded
+    completed(flaky_fs, LoadConfig(file_path="/data/f0", worker_set=["local-worker-0"]))
+    assert flaky_fs.get_status("/data/f0").in_alluxio_percentage == 100
+    flaky_fs.master.cancel(grouped)  # the group is undone...
+    gate.release.set()
+    assert flaky_fs.master.wait(grouped, timeout=WAIT).status is Status.CANCELED
+    # ...but not the copy the other job reported
+    (block,) = flaky_fs.get_status("/data/f0").blocks
+    assert cached_blocks(flaky_fs)[0] == [block.block_id]
+    assert flaky_fs.read("/data/f0") == DATA[:700]
+    assert_consistent(flaky_fs)
