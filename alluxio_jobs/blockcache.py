@@ -313,8 +313,10 @@ class MemoryBlockCache(BlockCache):
             self._used = 0
 
 
-#: a block's temporary file: new (never another writer's), closed on exec
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+#: a block's temporary file: new (never another writer's), closed on exec, and binary
+#: (``os.open`` on Windows would otherwise translate line ends)
+_WRITE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                | getattr(os, "O_BINARY", 0))
 
 
 class _TempFile:

@@ -239,7 +239,7 @@ def _read_local_chunks(fs: LocalFileSystem, path: str, offset: int, length: int,
         os.close(fd)
 
 
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_ufs_block(fs: fsspec.AbstractFileSystem, path: str, offset: int, length: int) -> bytes:
