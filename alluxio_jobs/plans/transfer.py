@@ -241,6 +241,20 @@ class MigratePlan(JobPlan[MigrateConfig, MigrateTaskArgs, MigrateResult]):
     def describe_task(self, config: MigrateConfig, args: MigrateTaskArgs) -> str:
         return f"MigrateTask{{source={config.source}, destination={config.destination}}}"
 
+    def task_size(self, config: MigrateConfig, args: MigrateTaskArgs) -> int:
+        return args.length
+
+    def undo_task(self, config: MigrateConfig, args: MigrateTaskArgs, result: MigrateResult,
+                  ctx: RunTaskContext) -> None:
+        """Drop the uncommitted copy: its new blocks and its temporary UFS file."""
+        storage = WorkerStorage.of(ctx.resources)
+        if result.cached:
+            for block in result.blocks:
+                storage.cache.remove(block.block_id)
+        if result.temp_ufs_path is not None and args.destination_ufs is not None:
+            ufs_remove_quietly(storage.filesystem(args.destination_ufs.spec),
+                               result.temp_ufs_path)
+
 
 # ------------------------------------------------------------------- Persist
 
@@ -329,6 +343,15 @@ class PersistPlan(JobPlan[PersistConfig, PersistTaskArgs, PersistResult]):
 
     def describe_task(self, config: PersistConfig, args: PersistTaskArgs) -> str:
         return f"PersistTask{{FilePath={config.file_path}, UfsPath={args.ufs.path}}}"
+
+    def task_size(self, config: PersistConfig, args: PersistTaskArgs) -> int:
+        return sum(block.length for block in args.blocks)
+
+    def undo_task(self, config: PersistConfig, args: PersistTaskArgs, result: PersistResult,
+                  ctx: RunTaskContext) -> None:
+        """Drop the uncommitted copy (its temporary UFS file)."""
+        storage = WorkerStorage.of(ctx.resources)
+        ufs_remove_quietly(storage.filesystem(args.ufs.spec), result.temp_ufs_path)
 
 
 # ---------------------------------------------------------------------- Move

@@ -34,6 +34,7 @@ from alluxio_jobs.storage import PersistenceState, WriteType
 from tests.plans.support import (
     WAIT,
     FlakyFileSystem,
+    FsFactory,
     assert_consistent,
     cached_blocks,
     completed,
@@ -327,7 +328,9 @@ def test_batched_load_and_persist(fs: FileSystem) -> None:
     info = completed(fs, BatchedJobConfig(job_type="Persist", configs=[
         PersistConfig(file_path=f"/data/m{i}") for i in range(3)]))
     tasks = fs.master.get_status(info.job_id, verbose=True).tasks
-    assert [t.description for t in tasks] == [
+    # small tasks of one worker run as one; each part keeps its own description
+    described = sorted(d for t in tasks for d in t.description.split("; "))
+    assert described == [
         f"PersistTask{{FilePath=/data/m{i}, UfsPath={fs.get_status(f'/data/m{i}').ufs_path}}}"
         for i in range(3)]
     assert all(ufs_bytes(fs, f"/data/m{i}") == DATA for i in range(3))
@@ -469,12 +472,60 @@ def test_batched_tasks_group_small_tasks_of_one_worker(tasks: list[tuple[int, in
             assert size1 + size2 > BATCH_TASK_BYTES or n1 + n2 > BATCH_TASK_PARTS
 
 
-def test_plans_that_cannot_undo_keep_one_task_per_child(fs: FileSystem) -> None:
-    for i in range(6):
-        fs.write(f"/data/m{i}", DATA[:100], write_type="MUST_CACHE")
-    info = completed(fs, BatchedJobConfig(job_type="Persist", configs=[
-        PersistConfig(file_path=f"/data/m{i}") for i in range(6)]))
-    assert len(fs.master.get_status(info.job_id, verbose=True).tasks) == 6
+class _NoUndo(_Sized):
+    undo_task = JobPlan.undo_task
+
+
+def test_plans_that_cannot_undo_keep_one_task_per_child() -> None:
+    workers = _workers(1)
+    plan = BatchedJobPlan({"Load": _NoUndo([(0, 1)] * 6, workers)})
+    config = BatchedJobConfig(job_type="Load",
+                              configs=[LoadConfig(file_path=f"/f/{i}") for i in range(6)])
+    selected = plan.select_executors(config, workers, SelectContext(job_id=1))
+    assert [len(args.parts) for _w, args in selected] == [1] * 6
+
+
+def _one_worker(make_fs: FsFactory, flaky: FlakyFileSystem) -> FileSystem:
+    """A file system with one worker, so that a batch's small tasks form one group."""
+    fs = make_fs(num_workers=1)
+    fs.mount("/data", flaky, root="/root")
+    return fs
+
+
+def test_a_failing_migrate_part_undoes_the_copies_before_it(make_fs: FsFactory,
+                                                             flaky: FlakyFileSystem) -> None:
+    fs = _one_worker(make_fs, flaky)
+    for i in range(4):
+        put_ufs(fs, f"/data/src/f{i}", DATA[:600])
+    flaky.fail("read", "src/f3")
+    info = run(fs, BatchedJobConfig(job_type="Migrate", configs=[
+        MigrateConfig(source=f"/data/src/f{i}", destination=f"/data/dst/f{i}",
+                      write_type="CACHE_THROUGH") for i in range(4)]))
+    assert info.status is Status.FAILED
+    assert "injected read failure" in info.error_message
+    (task,) = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert task.description.count("MigrateTask") == 4
+    assert not any(fs.exists(f"/data/dst/f{i}") for i in range(4))
+    assert [n for n in ufs_names(fs, "/data") if not n.startswith("src/")] == []
+    assert cached_blocks(fs)[0] == []  # the new blocks of f0..f2 are gone again
+    assert_consistent(fs)
+
+
+def test_a_failing_persist_part_undoes_the_copies_before_it(make_fs: FsFactory,
+                                                             flaky: FlakyFileSystem) -> None:
+    fs = _one_worker(make_fs, flaky)
+    for i in range(4):
+        fs.write(f"/data/m{i}", DATA[:600], write_type="MUST_CACHE")
+    flaky.fail("write", "m3")
+    info = run(fs, BatchedJobConfig(job_type="Persist", configs=[
+        PersistConfig(file_path=f"/data/m{i}") for i in range(4)]))
+    assert info.status is Status.FAILED
+    (task,) = fs.master.get_status(info.job_id, verbose=True).tasks
+    assert task.description.count("PersistTask") == 4
+    assert ufs_names(fs, "/data") == []  # no copy and no temporary file is left
+    assert all(fs.get_status(f"/data/m{i}").persistence_state
+               is PersistenceState.NOT_PERSISTED for i in range(4))
+    assert_consistent(fs)
 
 
 def test_a_batched_load_of_small_files_runs_a_task_per_worker(fs: FileSystem) -> None:
