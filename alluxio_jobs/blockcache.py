@@ -147,14 +147,16 @@ class BlockCache(abc.ABC):
         with self._lock:
             return self._checksums.get(block_id)
 
-    def claim(self, block_id: int) -> None:
+    def claim(self, block_id: int) -> int | None:
         """Note that a task other than the block's writer reports this copy (it found
-        the block here, or wrote it too). Undoing the writer's task must then leave the
-        block (:meth:`remove` with ``unless_claimed``): the other task's report may be
-        recorded already."""
+        the block here, or wrote it too), and return its checksum; None if the block is
+        not here. Undoing the writer's task must then leave the block (:meth:`remove`
+        with ``unless_claimed``): the other task's report may be recorded already."""
         with self._lock:
-            if block_id in self._sizes:
-                self._claimed.add(block_id)
+            if block_id not in self._sizes:
+                return None
+            self._claimed.add(block_id)
+            return self._checksums.get(block_id)
 
     def remove(self, block_id: int, *, unless_claimed: bool = False) -> bool:
         """Drop the block; False if it was not cached here (or, with ``unless_claimed``,

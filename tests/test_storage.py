@@ -524,8 +524,8 @@ def test_a_claimed_block_survives_its_writers_undo(cache_kind: str) -> None:
     try:
         cache.put(1, b"a" * 10)
         cache.put(2, b"b" * 10)
-        cache.claim(1)  # another task found block 1 and reported it
-        cache.claim(3)  # not cached: nothing to claim
+        assert cache.claim(1) == checksum(b"a" * 10)  # another task found it, reports it
+        assert cache.claim(3) is None  # not cached: nothing to claim
         assert not cache.remove(1, unless_claimed=True)
         assert cache.remove(2, unless_claimed=True)
         assert cache.block_ids() == [1]

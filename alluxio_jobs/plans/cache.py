@@ -189,17 +189,15 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
         for block in args.blocks:
             ctx.check_canceled()
             if block.block_id in cache:
-                held = cache.checksum_of(block.block_id)
+                held = cache.claim(block.block_id)  # found and claimed in one step
                 if held is not None and block.checksum in (None, held):
-                    cache.claim(block.block_id)
                     out.append(CachedBlock(block_id=block.block_id, length=block.length,
                                            checksum=held))
                     continue
                 cache.remove(block.block_id)  # a copy that does not match: replace it
             writer = cache.writer(block.block_id, block.length)
             if writer is None:  # another task cached it meanwhile
-                cache.claim(block.block_id)
-                held = cache.checksum_of(block.block_id)
+                held = cache.claim(block.block_id)
                 if held is None:
                     raise StorageError(f"block {block.block_id}", "vanished while caching")
                 out.append(CachedBlock(block_id=block.block_id, length=block.length,
