@@ -399,23 +399,29 @@ def _record_fields(value: Any) -> dict[str, Any]:
 _loose_cache: dict[type, frozenset[str]] = {}
 
 
-def _loose_fields(cls: type) -> frozenset[str]:
+def _loose_fields(cls: type, within: frozenset[type] = frozenset()) -> frozenset[str]:
+    """The fields of ``cls`` that :func:`_is_loose` calls loose. ``within``: the records
+    whose fields are being looked at already. Only a top-level answer is cached, and
+    only once complete: another thread may read the cache meanwhile."""
     found = _loose_cache.get(cls)
-    if found is None:
-        _loose_cache[cls] = frozenset()  # a record that holds itself ends the recursion
-        with contextlib.suppress(Exception):  # unresolvable hints count as Any
-            attrs.resolve_types(cls)
-        found = _loose_cache[cls] = frozenset(
-            f.name for f in attrs.fields(cls) if _is_loose(f.type))
+    if found is not None:
+        return found
+    with contextlib.suppress(Exception):  # unresolvable hints count as Any
+        attrs.resolve_types(cls)
+    found = frozenset(f.name for f in attrs.fields(cls) if _is_loose(f.type, within | {cls}))
+    if not within:
+        _loose_cache[cls] = found
     return found
 
 
-def _is_loose(hint: Any) -> bool:
+def _is_loose(hint: Any, within: frozenset[type] = frozenset()) -> bool:
     """Whether a value of type ``hint`` may hold records the converter cannot rebuild
     from the hint alone."""
     if hint is None or hint is Any or hint is object or isinstance(hint, str):
         return True
     if isinstance(hint, type) and attrs.has(hint):  # a record with a loose field
-        return bool(_loose_fields(hint))
-    return any(_is_loose(arg) for arg in get_args(hint) if arg is not type(None)
+        # a record that holds itself (or its holder) is taken as loose: tagging is
+        # always right, only slower
+        return hint in within or bool(_loose_fields(hint, within))
+    return any(_is_loose(arg, within) for arg in get_args(hint) if arg is not type(None)
                and not isinstance(arg, int | str | bool | bytes))

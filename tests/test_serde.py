@@ -27,6 +27,7 @@ from alluxio_jobs import (
 from alluxio_jobs.reports import JobServiceReport
 from alluxio_jobs.serde import (
     RECORD_TAG,
+    _loose_cache,
     config_tag,
     from_dict,
     from_plain,
@@ -332,6 +333,14 @@ class Branch:
 
 
 @attrs.frozen(kw_only=True)
+class Node:
+    """A record that holds itself."""
+
+    value: Any = None
+    next: "Node | None" = None
+
+
+@attrs.frozen(kw_only=True)
 class Holder:
     """A typed list of records that have loose fields (as BatchedTaskArgs' parts)."""
 
@@ -440,6 +449,35 @@ def test_records_in_a_typed_list_keep_their_tagged_fields_and_errors_name_the_fi
     with pytest.raises(JobConfigError) as info:
         from_plain({RECORD_TAG: "tests.test_serde:Holder", "data": {"branches": [], "x": 1}})
     assert info.value.field == "x"
+
+
+def test_a_record_that_holds_itself_round_trips():
+    value = Node(value=Leaf(n=1), next=Node(value=Leaf(n=2)))
+    assert from_plain(to_plain(value)) == value
+
+
+def test_loose_fields_are_cached_only_when_complete():
+    _loose_cache.pop(Holder, None)
+    _loose_cache.pop(Branch, None)
+    seen: list[dict[type, frozenset[str]]] = []
+
+    class Spy(dict):  # type: ignore[type-arg]
+        def __setitem__(self, key: type, value: frozenset[str]) -> None:
+            seen.append({key: value})
+            super().__setitem__(key, value)
+
+    spy = Spy(_loose_cache)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("alluxio_jobs.serde._loose_cache", spy)
+        assert to_plain(Holder(branches=[Branch(name="b", extra=Leaf(n=1))]))
+    # each class is put in the cache once, with its final answer (no placeholder that
+    # another thread could read meanwhile)
+    keys = [key for entry in seen for key in entry]
+    assert len(keys) == len(set(keys))
+    assert Branch in keys
+    assert Holder in keys
+    assert all(spy[key] == value for entry in seen for key, value in entry.items())
+    assert spy[Holder] == frozenset({"branches"})
 
 
 def test_record_class_finds_attrs_classes_only():
