@@ -337,6 +337,7 @@ class _TempFile:
         if fd >= 0:
             os.close(fd)
 
+
 #: errnos that mean the disk under a directory cache is full
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 

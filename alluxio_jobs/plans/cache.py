@@ -7,13 +7,13 @@ returns plain data saying what it changed; the plan applies that to the namespac
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from alluxio_jobs import _validate as v
-from alluxio_jobs.blockcache import WorkerStorage, verify_block
+from alluxio_jobs.blockcache import BlockCache, WorkerStorage, verify_block
 from alluxio_jobs.checksums import crc32
 from alluxio_jobs.errors import JobConfigError, JobNotFoundError, StorageError
 from alluxio_jobs.model import WorkerInfo
@@ -42,6 +42,7 @@ __all__ = [
     "block_source",
     "cache_blocks",
     "copy_block",
+    "drop_written",
     "fetch_block",
     "host_list",
     "partition",
@@ -214,10 +215,16 @@ def cache_blocks(args: LoadTaskArgs, ctx: RunTaskContext) -> list[CachedBlock]:
                                    checksum=block_checksum, added=True))
         ctx.check_canceled()
     except BaseException:
-        for block_id in added:
-            cache.remove(block_id, unless_claimed=True)
+        drop_written(cache, added)
         raise
     return out
+
+
+def drop_written(cache: BlockCache, block_ids: Iterable[int]) -> None:
+    """Take back copies a task wrote: each one another task has not claimed since (that
+    task's report of it may be recorded already)."""
+    for block_id in block_ids:
+        cache.remove(block_id, unless_claimed=True)
 
 
 def record_cached(fs: "FileSystem", blocks: Sequence[CachedBlock], worker: WorkerInfo) -> None:
@@ -402,10 +409,8 @@ class LoadPlan(JobPlan[LoadConfig, LoadTaskArgs, list[CachedBlock]]):
                   ctx: RunTaskContext) -> None:
         """Drop the copies the task wrote (not those it found, nor those another task
         has reported since)."""
-        cache = WorkerStorage.of(ctx.resources).cache
-        for block in result:
-            if block.added:
-                cache.remove(block.block_id, unless_claimed=True)
+        drop_written(WorkerStorage.of(ctx.resources).cache,
+                     [block.block_id for block in result if block.added])
 
     def describe_task(self, config: LoadConfig, args: LoadTaskArgs) -> str:
         return (f"LoadTask{{FilePath={args.file_path}, "
