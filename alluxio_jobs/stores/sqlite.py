@@ -133,7 +133,6 @@ class SQLiteJobStore(JobStore):
         self._lock = threading.Lock()
         self._closed = False
         self._json_batches = False  # whether this SQLite has json_each (see _UPSERT_BATCH)
-        self._migrate = create
         self._version = SCHEMA_VERSION  # the store's schema (older for a reader's old store)
         if not create and not os.path.exists(self.path):
             raise StoreError(f"no job store at {self.path}")
@@ -143,14 +142,14 @@ class SQLiteJobStore(JobStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open job store {self.path}: {exc}") from exc
         try:
-            self._prepare()
+            self._prepare(migrate=create)
         except BaseException:
             self._db.close()
             raise
 
     # ---------------------------------------------------------------- schema
 
-    def _prepare(self) -> None:
+    def _prepare(self, *, migrate: bool) -> None:
         with self._translate("open"):
             self._db.execute("PRAGMA busy_timeout = 30000")
             tables = {row[0] for row in self._db.execute(
@@ -170,7 +169,7 @@ class SQLiteJobStore(JobStore):
                     "alluxio_jobs to use it")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            if version and not self._migrate:
+            if version and not migrate:
                 self._version = version  # a reader reads an older store as it is
             else:
                 self._migrate_from(version)
