@@ -28,6 +28,7 @@ from alluxio_jobs.storage import PersistenceState  # noqa: E402
 from alluxio_jobs.testing import EchoConfig, conformance_plans  # noqa: E402
 from alluxio_jobs.transports.dask_storage import DaskBlockNetwork  # noqa: E402
 from tests.dask_cluster import cluster_fixtures, wait_until  # noqa: E402
+from tests.plans.support import settle  # noqa: E402
 
 pytestmark = pytest.mark.dask
 
@@ -296,13 +297,7 @@ def test_a_killed_worker_loses_its_copies_and_they_are_re_replicated(
     wait_until(lambda: victim.worker_id not in {w.worker_id for w in fs.workers()})
     assert all(victim.worker_id not in ids for ids in holders(fs, "/data/m"))
     assert min(len(ids) for ids in holders(fs, "/data/m")) >= 1
-    checker = ReplicationChecker(fs)
-    for _ in range(5):
-        job_ids = checker.check()
-        if not job_ids:
-            break
-        for job_id in job_ids:
-            assert fs.master.wait(job_id, WAIT).status is Status.COMPLETED
+    settle(fs, ReplicationChecker(fs))
     assert [len(ids) for ids in holders(fs, "/data/m")] == [2, 2]
     assert all(len(ids) >= 1 for ids in holders(fs, "/data/f"))
     assert fs.read("/data/m") == DATA[:1500]

@@ -14,6 +14,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from alluxio_jobs.filesystem import FileSystem
 from alluxio_jobs.model import Status
+from alluxio_jobs.replication import ReplicationChecker
 
 #: Safety net for waits; tests never rely on it for ordering.
 WAIT = 60.0
@@ -163,6 +164,17 @@ def completed(fs: FileSystem, config: Any) -> Any:
     info = run(fs, config)
     assert info.status is Status.COMPLETED, info.error_message
     return info
+
+
+def settle(fs: FileSystem, checker: ReplicationChecker) -> None:
+    """Run rounds until the checker has nothing left to do."""
+    for _ in range(10):
+        job_ids = checker.check()
+        if not job_ids:
+            return
+        for job_id in job_ids:
+            assert fs.master.wait(job_id, WAIT).status is Status.COMPLETED
+    raise AssertionError("the checker kept finding work")
 
 
 # ------------------------------------------------------------------ fixtures

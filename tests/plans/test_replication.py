@@ -14,6 +14,7 @@ from tests.plans.support import (
     cached_blocks,
     completed,
     put_ufs,
+    settle,
 )
 
 DATA = bytes(range(200)) * 15  # 3000 bytes: 3 blocks of 1 KiB
@@ -21,17 +22,6 @@ DATA = bytes(range(200)) * 15  # 3000 bytes: 3 blocks of 1 KiB
 
 def copies(fs: FileSystem, path: str) -> list[int]:
     return [len(b.locations) for b in fs.get_status(path).blocks]
-
-
-def settle(fs: FileSystem, checker: ReplicationChecker) -> None:
-    """Run rounds until the checker has nothing left to do."""
-    for _ in range(10):
-        job_ids = checker.check()
-        if not job_ids:
-            return
-        for job_id in job_ids:
-            assert fs.master.wait(job_id, WAIT).status is Status.COMPLETED
-    raise AssertionError("the checker kept finding work")
 
 
 def test_checker_keeps_copies_within_the_limits(fs: FileSystem) -> None:
